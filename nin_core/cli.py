@@ -1,0 +1,236 @@
+"""``python -m nin_core``: shapes, train, predict, runs (and ``work``, the dashboard's background trainer).
+
+Bad input of any kind gets one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+
+from .config import PRESETS, ConfigError, RunConfig, preset
+
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(Exception):
+    """Bad input from the command line: printed as one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own errors: one line, not the usage block
+        raise UsageError(message)
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--preset", choices=sorted(PRESETS), help="a named configuration (default: seed)")
+    src.add_argument("--config", type=Path, help="a configuration JSON file, as the dashboard downloads it")
+    p.add_argument("--resize", type=int, help="input size in pixels (images are resized to N×N)")
+
+
+def _load_config(args: argparse.Namespace, overrides: dict) -> RunConfig:
+    if args.config is not None:
+        try:
+            text = args.config.read_text()
+        except OSError as e:
+            raise UsageError(f"cannot read {args.config}: {e.strerror}") from None
+        config = RunConfig.from_json(text)
+    else:
+        config = preset(args.preset or "seed")
+    return config.with_overrides(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def cmd_shapes(args: argparse.Namespace) -> int:
+    from .shapes import shape_table
+
+    config = _load_config(args, {"resize": args.resize})
+    # A size too small is what the table itself shows; anything else wrong stops here.
+    others = [i for i in config.validate() if i.field != "arch.resize" or not i.message.startswith("resize ")]
+    if others:
+        raise ConfigError(others)
+    table = shape_table(config.arch)
+    print({"text": table.to_text, "json": table.to_json, "csv": table.to_csv}[args.format]().rstrip("\n"))
+    if not table.ok:
+        print(f"error: {table.error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .jobs import run_training
+    from .store import RunStore
+
+    config = _load_config(args, {
+        "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "train_size": args.train_size,
+        "test_size": args.test_size, "device": args.device, "seed": args.seed, "optimizer": args.optimizer,
+        "momentum": args.momentum, "weight_decay": args.weight_decay, "init": args.init,
+        "precision": args.precision, "data_dir": args.data_dir}).check()
+    from .devices import resolve_device
+
+    resolve_device(config.train.device)  # an unknown or missing device is bad input, before anything is recorded
+    store = RunStore()
+    run_id = store.create_run(config, args.name)
+    stop = {"asked": False}
+
+    def on_signal(signum, frame):  # Ctrl-C or SIGTERM: finish the batch, save, record the run as stopped
+        stop["asked"] = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    print(f"run {run_id}: training in {store.home} (stop with Ctrl-C)", file=sys.stderr)
+
+    def show(p):
+        if not args.quiet:
+            loss = f"loss {p.train_loss:.3f} acc {p.train_acc:.3f}" if p.train_loss is not None else ""
+            test = f" test acc {p.test_acc:.3f}" if p.test_acc is not None else ""
+            eta = f" ETA {p.eta_s:.0f}s" if p.eta_s else ""
+            print(f"\r[{p.phase}] epoch {p.epoch}/{p.epochs} batch {p.batch}/{p.batches} {loss}{test}{eta}   ",
+                  end="", file=sys.stderr, flush=True)
+
+    result = run_training(store, run_id, on_progress=show, should_stop=lambda: stop["asked"])
+    print(file=sys.stderr)
+    run = store.get_run(run_id)
+    if result is None or result.train_loss is None:
+        print(f"run {run_id} {run.status}: {run.message}", file=sys.stderr)
+        return 1
+    print(result.summary())
+    if result.status != "finished":
+        print(f"run {run_id} {result.status}: {result.message}" + (f"\nhint: {result.hint}" if result.hint else ""),
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import Predictor
+    from .store import RunNotFound, RunStore
+
+    if args.run is not None:
+        try:
+            run = RunStore().get_run(args.run)
+        except RunNotFound as e:
+            raise UsageError(str(e)) from None
+        if not run.checkpoint:
+            raise UsageError(f"run {args.run} has no checkpoint yet (status {run.status})")
+        checkpoint = run.checkpoint
+    else:
+        checkpoint = args.checkpoint
+    predictor = Predictor.from_checkpoint(checkpoint)
+    if not 1 <= args.top_k <= predictor.config.arch.num_classes:
+        raise UsageError(f"--top-k must be between 1 and {predictor.config.arch.num_classes}, got {args.top_k}")
+    files = []
+    for path in args.images:
+        try:
+            files.append((str(path), path.read_bytes()))
+        except OSError as e:
+            files.append((str(path), None, f"cannot read {path}: {e.strerror}"))
+    readable = [f for f in files if len(f) == 2]
+    predictions = {p.name: p for p in predictor.predict_files(readable, top_k=args.top_k)}
+    out, failed = [], 0
+    for f in files:
+        p = predictions.get(f[0])
+        error = f[2] if len(f) == 3 else p.error
+        failed += error is not None
+        out.append({"image": f[0], "error": error} if error else
+                   {"image": f[0], "top_k": [{"class": c, "probability": round(prob, 6)} for c, prob in p.top_k],
+                    "inverted": p.inverted})
+    if args.format == "json":
+        print(json.dumps(out, indent=2))
+    else:
+        for item in out:
+            if item.get("error"):
+                print(f"{item['image']}: error: {item['error']}")
+            else:
+                guesses = ", ".join(f"{g['class']} {g['probability']:.1%}" for g in item["top_k"])
+                print(f"{item['image']}: {guesses}")
+    return EXIT_BAD_INPUT if failed else 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .store import RunStore
+
+    runs = RunStore().list_runs()
+    if args.format == "json":
+        print(json.dumps([{"id": r.id, "name": r.name, "status": r.status, "config": r.config.to_dict(),
+                           "final": r.final, "device": r.device, "message": r.message,
+                           "checkpoint": r.checkpoint} for r in runs], indent=2))
+        return 0
+    if not runs:
+        print("no runs yet: python -m nin_core train --preset tiny")
+    for r in runs:
+        f = r.final
+        metrics = (f"loss {f['train_loss']:.3f}, train acc {f['train_acc']:.3f}, test acc {f.get('test_acc', 0):.3f}"
+                   if "train_loss" in f else "")
+        print(f"{r.id:>4}  {r.status:<11}  {r.name:<24}  {metrics}")
+    return 0
+
+
+def cmd_work(args: argparse.Namespace) -> int:
+    from .jobs import work
+    from .store import RunStore
+
+    work(RunStore())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m nin_core", description="Network in Network on Fashion-MNIST")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("shapes", help="per-layer output shapes, parameters and multiply-adds")
+    _config_args(p)
+    p.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    p.set_defaults(func=cmd_shapes)
+
+    p = sub.add_parser("train", help="train on Fashion-MNIST and record the run")
+    _config_args(p)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--train-size", type=int, help="train on a seeded random subset of N images")
+    p.add_argument("--test-size", type=int, help="evaluate on a seeded random subset of N images")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--init", choices=("xavier", "default"))
+    p.add_argument("--precision", choices=("auto", "float32", "bf16"))
+    p.add_argument("--data-dir", help="a folder with the four Fashion-MNIST IDX files")
+    p.add_argument("--name", help="a name for the run")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="classify image files with a trained model")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", type=int, help="a run id (python -m nin_core runs)")
+    src.add_argument("--checkpoint", type=Path)
+    p.add_argument("images", nargs="+", type=Path)
+    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("runs", help="list the recorded runs")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("work", help="train queued runs one after another (the dashboard starts this)")
+    p.set_defaults(func=cmd_work)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .checkpoint import CheckpointError
+    from .data import DataNotFoundError
+
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except (UsageError, ConfigError, CheckpointError, DataNotFoundError) as e:
+        message = " ".join(str(e).split())
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT

@@ -1,0 +1,283 @@
+"""Real Fashion-MNIST, kept as uint8 tensors and resized per batch on the training device.
+
+The seed's DataLoader resizes each image to 224 px through PIL on the CPU, one at a time, which keeps a GPU
+waiting; resizing the whole set up front would take 12 GB of floats. Here the set stays 28 px uint8 (~50 MB),
+moves to the device once, and each batch is resized there with the seed's bilinear filter.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+# d2l's text labels, in label order.
+CLASS_NAMES: tuple[str, ...] = (
+    "t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot",
+)
+
+ENV_VAR = "NIN_DATASET_DIR"
+# Where Debian's and Ubuntu's ``dataset-fashion-mnist`` package installs the files.
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+_UBYTE = 0x08
+
+
+class DataNotFoundError(RuntimeError):
+    """No folder with the four Fashion-MNIST files; the message says how to get them and where it looked."""
+
+    def __init__(self, searched: list[Path], problem: str = "Fashion-MNIST was not found.",
+                 cause: str | None = None):
+        self.searched, self.problem, self.cause = searched, problem, cause
+        lines = [problem]
+        if cause:
+            lines.append(f"The download failed: {cause}")
+        lines += [
+            "Get it in one of three ways:",
+            f"  1. set {ENV_VAR} (or the config's data_dir, or --data-dir on the command line) to a folder "
+            f"holding {', '.join(name + '[.gz]' for name in IDX_FILES.values())};",
+            "  2. on Debian or Ubuntu: sudo apt-get install dataset-fashion-mnist;",
+            f"  3. let torchvision download it (needs internet) into {user_cache_dir()}.",
+            "Searched: " + (", ".join(str(p) for p in searched) or "nowhere"),
+        ]
+        super().__init__("\n".join(lines))
+
+    def __reduce__(self):  # rebuilt from its parts when it crosses from a worker process
+        return type(self), (self.searched, self.problem, self.cause)
+
+
+def user_cache_dir() -> Path:
+    """Where this project keeps (and torchvision downloads) its copy: $XDG_CACHE_HOME or ~/.cache."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "nin" / "fashion-mnist"
+
+
+def _idx_file(folder: Path, stem: str) -> Path | None:
+    # The raw file first: it reads without decompressing (torchvision's raw folder holds both).
+    for path in (folder / stem, folder / f"{stem}.gz"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _missing(folder: Path) -> list[str]:
+    return [stem for stem in IDX_FILES.values() if _idx_file(folder, stem) is None]
+
+
+def _holding_folder(candidate: Path) -> Path | None:
+    """The candidate itself or torchvision's ``<root>/FashionMNIST/raw`` under it, whichever has all four files."""
+    for folder in (candidate, candidate / "FashionMNIST" / "raw"):
+        if not _missing(folder):
+            return folder
+    return None
+
+
+def find_dataset(data_dir: str | os.PathLike | None = None, *, download: bool = True) -> Path:
+    """The folder holding the four IDX files (.gz or raw).
+
+    A folder that was asked for (``data_dir``, else $NIN_DATASET_DIR) is the only place looked: if it lacks the
+    files that is an error naming it, since silently training on another copy would hide the mistake. Otherwise
+    the user's cache, then Debian's package, then (if ``download``) torchvision downloads into the cache.
+    """
+    asked = data_dir if data_dir is not None else os.environ.get(ENV_VAR) or None
+    if asked is not None:
+        folder = Path(asked).expanduser()
+        found = _holding_folder(folder)
+        if found is None:
+            source = "data_dir" if data_dir is not None else ENV_VAR
+            what = "does not exist" if not folder.is_dir() else "lacks " + ", ".join(_missing(folder))
+            raise DataNotFoundError([folder], f"The Fashion-MNIST folder {folder} (from {source}) {what}.")
+        return found
+
+    cache = user_cache_dir()
+    searched = [cache, DEBIAN_DIR]
+    for candidate in searched:
+        found = _holding_folder(candidate)
+        if found is not None:
+            return found
+    if not download:
+        raise DataNotFoundError(searched)
+    import torchvision  # only here: importing it costs a second that a found data set never pays
+
+    try:
+        torchvision.datasets.FashionMNIST(root=str(cache), download=True)
+    except (OSError, RuntimeError) as e:  # no network, a refused URL, a full disk, a bad checksum
+        raise DataNotFoundError(searched, cause=str(e)) from e
+    found = _holding_folder(cache)
+    if found is None:
+        raise DataNotFoundError(searched, cause=f"torchvision finished but {cache} lacks the files")
+    return found
+
+
+def read_idx(path: str | os.PathLike) -> torch.Tensor:
+    """An IDX file (gzip if it ends in .gz) as a uint8 tensor; a ValueError naming the file if it is damaged."""
+    path = Path(path)
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                data = bytearray(f.read())
+        else:
+            data = bytearray(path.read_bytes())
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+        raise ValueError(f"{path} is not a readable gzip file ({e})") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise ValueError(f"{path} is not an IDX file: it does not start with the IDX magic number")
+    if data[2] != _UBYTE:
+        raise ValueError(f"{path} holds IDX type 0x{data[2]:02x}; only unsigned bytes (0x08) are supported")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise ValueError(f"{path} is truncated: it ends inside its header")
+    dims = struct.unpack(f">{ndim}I", data[4:header])
+    expected = math.prod(dims)
+    if len(data) - header != expected:
+        state = "truncated" if len(data) - header < expected else "too long"
+        raise ValueError(f"{path} is {state}: its header promises {expected} bytes of data "
+                         f"for shape {tuple(dims)}, it holds {len(data) - header}")
+    return torch.frombuffer(data, dtype=torch.uint8)[header:].reshape(dims)
+
+
+def write_idx(path: str | os.PathLike, tensor: torch.Tensor) -> None:
+    """Write a uint8 tensor as an IDX file, gzipped if the name ends in .gz (for tests and small data sets)."""
+    if tensor.dtype != torch.uint8:
+        raise ValueError(f"IDX files here hold uint8, got {tensor.dtype}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = bytes([0, 0, _UBYTE, tensor.dim()]) + struct.pack(f">{tensor.dim()}I", *tensor.shape)
+    data += tensor.detach().cpu().contiguous().numpy().tobytes()
+    if path.suffix == ".gz":
+        with gzip.open(path, "wb") as f:
+            f.write(data)
+    else:
+        path.write_bytes(data)
+
+
+def load_split(root: str | os.PathLike, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images uint8 (N, 28, 28) and labels int64 (N,) of one split, checked to agree."""
+    root = Path(root)
+    split = "train" if train else "test"
+    paths = []
+    for kind in ("images", "labels"):
+        path = _idx_file(root, IDX_FILES[f"{split}_{kind}"])
+        if path is None:
+            raise DataNotFoundError([root], f"{root} lacks {IDX_FILES[f'{split}_{kind}']}[.gz].")
+        paths.append(path)
+    images, labels = read_idx(paths[0]), read_idx(paths[1])
+    if images.dim() != 3 or labels.dim() != 1:
+        raise ValueError(f"{paths[0]} must hold (N, H, W) images and {paths[1]} (N,) labels, "
+                         f"got {tuple(images.shape)} and {tuple(labels.shape)}")
+    if len(images) != len(labels):
+        raise ValueError(f"{paths[0]} holds {len(images)} images but {paths[1]} {len(labels)} labels")
+    # A label past the last class would only surface later, as an index error (or a CUDA assert) in the loss.
+    if len(labels) and int(labels.max()) >= len(CLASS_NAMES):
+        raise ValueError(f"{paths[1]} holds label {int(labels.max())}; Fashion-MNIST has {len(CLASS_NAMES)} classes")
+    return images, labels.long()
+
+
+@dataclass(frozen=True)
+class FashionMNIST:
+    """Both splits as loaded; shared by every caller in the process, so treat the tensors as read-only."""
+
+    root: Path
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+
+
+_loaded: dict[Path, FashionMNIST] = {}
+_load_lock = threading.Lock()
+
+
+def load_fashion_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = True) -> FashionMNIST:
+    """Both splits, read once per folder in this process (a dashboard's runs share one ~50 MB copy)."""
+    root = find_dataset(data_dir, download=download).resolve()
+    with _load_lock:
+        if root not in _loaded:
+            train = load_split(root, train=True)
+            test = load_split(root, train=False)
+            _loaded[root] = FashionMNIST(root, *train, *test)
+        return _loaded[root]
+
+
+def take_subset(images: torch.Tensor, labels: torch.Tensor, size: int | None,
+                seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """All examples (``size`` None), else ``size`` of them drawn at random, the same ones for the same (size, seed)."""
+    if size is None:
+        return images, labels
+    if not 1 <= size <= len(images):
+        raise ValueError(f"subset size must be between 1 and {len(images)}, got {size}")
+    index = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:size]
+    return images[index], labels[index]
+
+
+def resize_batch(images_u8: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 (B, H, W) or (B, 1, H, W) on any device -> float32 (B, 1, size, size) in [0, 1] on that device.
+
+    Bilinear with antialiasing, as the seed's ``transforms.Resize`` on PIL images: upsizing is plain bilinear
+    and downsizing averages like PIL instead of skipping pixels.
+    """
+    if images_u8.dtype != torch.uint8:
+        raise TypeError(f"resize_batch takes uint8 images, got {images_u8.dtype}")
+    x = images_u8.unsqueeze(1) if images_u8.dim() == 3 else images_u8
+    x = x.float().div_(255)
+    if x.shape[-2:] == (size, size):
+        return x
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return x.clamp_(0, 1)  # the filter's weights sum to 1 only up to rounding: 1.0000001 would break the range
+
+
+class Batches:
+    """One epoch of (x, y) batches per iteration; iterate again for the next epoch (with a fresh shuffle).
+
+    The uint8 images and labels move to ``device`` once, here; each batch is then indexed and resized there, so
+    a GPU run copies nothing per step. The last partial batch is kept, as d2l's DataLoader does.
+    """
+
+    def __init__(self, images_u8: torch.Tensor, labels: torch.Tensor, batch_size: int, *, resize: int,
+                 device: torch.device | str = "cpu", shuffle: bool = False,
+                 generator: torch.Generator | None = None):
+        if len(images_u8) != len(labels):
+            raise ValueError(f"{len(images_u8)} images but {len(labels)} labels")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.device = torch.device(device)
+        self.images = images_u8.to(self.device)
+        self.labels = labels.to(self.device, torch.int64)
+        self.batch_size = batch_size
+        self.resize = resize
+        self.shuffle = shuffle
+        self.generator = generator
+        self.num_examples = len(labels)
+
+    def __len__(self) -> int:
+        return math.ceil(self.num_examples / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        # The order is drawn on the CPU generator, so a seed gives the same batches on every device.
+        order = torch.randperm(self.num_examples, generator=self.generator).to(self.device) if self.shuffle else None
+        for start in range(0, self.num_examples, self.batch_size):
+            index = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
+            yield resize_batch(self.images[index], self.resize), self.labels[index]
+
+
+def sample_test_images(n: int, seed: int, data_dir: str | os.PathLike | None = None) -> list[tuple[torch.Tensor, int]]:
+    """``n`` random (28×28 uint8 image, label) pairs from the real test split, the same ones for the same seed."""
+    data = load_fashion_mnist(data_dir)
+    # take_subset indexes with a tensor, so these are copies: a caller cannot change the shared data set.
+    images, labels = take_subset(data.test_images, data.test_labels, n, seed)
+    return [(image, int(label)) for image, label in zip(images, labels)]

@@ -1,0 +1,167 @@
+"""Running stored runs: one at a time per device, in a process of their own, recorded in the run store.
+
+The dashboard never trains inside a page: it queues runs in the store and makes sure a worker process
+(``python -m nin_core work``) is draining the queue. The CLI's ``train`` runs one queued run in its own process.
+Either way a run holds its device's lock while it trains, so two runs never contend for one device by accident:
+the second waits, shown as queued.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .checkpoint import CheckpointError
+from .config import ConfigError
+from .data import DataNotFoundError
+from .devices import resolve_device
+from .store import HEARTBEAT_S, MetricPoint, RunStore
+from .train import Progress, Trainer, TrainResult
+
+log = logging.getLogger(__name__)
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+@contextmanager
+def _flock(path: Path, *, wait: Callable[[], bool] | None) -> Iterator[bool]:
+    """Hold an exclusive lock on ``path``. ``wait`` None: try once (yields whether it got it); else poll, calling
+    ``wait`` between tries, and give up (yield False) when it returns False."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                got = True
+                break
+            except BlockingIOError:
+                if wait is None or not wait():
+                    got = False
+                    break
+                time.sleep(0.5)
+        try:
+            yield got
+        finally:
+            if got:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _device_lock_path(store: RunStore, device: str) -> Path:
+    return store.home / "locks" / f"device-{device.replace(':', '')}.lock"
+
+
+class _Heartbeat(threading.Thread):
+    """Keeps the run's heartbeat fresh while a long batch or an evaluation holds the training loop."""
+
+    def __init__(self, store: RunStore, run_id: int):
+        super().__init__(daemon=True)
+        self.store, self.run_id, self.done = store, run_id, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(HEARTBEAT_S):
+            try:
+                self.store.heartbeat(self.run_id)
+            except Exception:  # noqa: BLE001 - a missed beat only delays nothing; the next one retries
+                log.exception("heartbeat failed")
+
+
+def run_training(store: RunStore, run_id: int, *, on_progress: Callable[[Progress], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> TrainResult | None:
+    """Train a queued run end to end: wait for its device, train, record everything, and always leave the run in
+    a final state with a one-line message. Returns the result, or None if it failed or was stopped while queued."""
+    run = store.get_run(run_id)
+    store.claim(run_id)
+    stop = lambda: store.stop_requested(run_id) or bool(should_stop and should_stop())  # noqa: E731
+    try:
+        config = run.config.check()
+        device = resolve_device(config.train.device)
+    except ConfigError as e:
+        store.finish(run_id, "failed", message=str(e))
+        return None
+    with _flock(_device_lock_path(store, str(device)), wait=lambda: not stop()) as got:
+        if not got:
+            store.finish(run_id, "stopped", message="stopped while waiting for the device")
+            return None
+        store.mark_running(run_id, str(device))
+        heartbeat = _Heartbeat(store, run_id)
+        heartbeat.start()
+
+        def report(progress: Progress, points: list[MetricPoint]) -> None:
+            store.record(run_id, progress.__dict__ | {"fraction": progress.fraction}, points)
+            if on_progress:
+                on_progress(progress)
+
+        try:
+            trainer = Trainer(config, on_progress=report, should_stop=stop,
+                              checkpoint_path=store.run_dir(run_id) / CHECKPOINT_NAME)
+            result = trainer.run()
+        except (ConfigError, DataNotFoundError, CheckpointError) as e:
+            store.finish(run_id, "failed", message=str(e))
+            return None
+        except BaseException as e:  # noqa: BLE001 - the run must never stay "running" after a crash
+            _write_traceback(store, run_id)
+            store.finish(run_id, "failed", message=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                                                   f" (details in {store.run_dir(run_id) / 'error.log'})")
+            if not isinstance(e, Exception):
+                raise
+            return None
+        finally:
+            heartbeat.done.set()
+        checkpoint = store.run_dir(run_id) / CHECKPOINT_NAME
+        if checkpoint.exists():
+            store.set_checkpoint(run_id, checkpoint)
+        store.finish(run_id, result.status, final=result.final(), message=result.message, hint=result.hint)
+        return result
+
+
+def _write_traceback(store: RunStore, run_id: int) -> None:
+    try:
+        path = store.run_dir(run_id) / "error.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(traceback.format_exc())
+    except OSError:
+        log.exception("could not write the error log")
+
+
+def work(store: RunStore) -> int:
+    """Train queued runs one after another until none is left; returns how many ran. Only one worker per store
+    drains the queue at a time; a second one exits at once."""
+    count = 0
+    while True:
+        with _flock(store.home / "locks" / "worker.lock", wait=None) as got:
+            if not got:
+                return count
+            while (run_id := store.claim_next()) is not None:
+                run_training(store, run_id)
+                count += 1
+        # A run queued just as this worker let go of its lock would otherwise wait for the next worker.
+        if not _unclaimed(store):
+            return count
+
+
+def _unclaimed(store: RunStore) -> bool:
+    return any(r.status == "queued" and r.pid is None for r in store.list_runs())
+
+
+def ensure_worker(store: RunStore) -> subprocess.Popen | None:
+    """Start a background worker if runs are waiting and none is draining the queue. The worker is a process of
+    its own session: it goes on when the page, the browser tab or the app server goes away."""
+    if not _unclaimed(store):
+        return None
+    with _flock(store.home / "locks" / "worker.lock", wait=None) as free:
+        if not free:
+            return None
+    log_path = store.home / "worker.log"
+    env = os.environ | {"NIN_HOME": str(store.home.resolve())}
+    with open(log_path, "a") as out:
+        return subprocess.Popen([sys.executable, "-m", "nin_core", "work"], stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+                                cwd=Path(__file__).resolve().parent.parent)
