@@ -1,10 +1,19 @@
-"""Plotly figures for the dashboard, built from plain data so they are tested without Streamlit."""
+"""Plotly figures and tables for the dashboard, built from plain data so they are tested without Streamlit."""
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
+import io
+import math
 
-from .store import MetricPoint
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from pandas.io.formats.style import Styler
+from PIL import Image
+
+from .config import RunConfig
+from .shapes import ShapeTable
+from .store import MetricPoint, Run
 
 CURVES = (("train_loss", "train loss", "solid"), ("train_acc", "train acc", "dash"), ("test_acc", "test acc", "dot"))
 PALETTE = ("#2F6FED", "#E8590C", "#2B8A3E", "#AE3EC9", "#C92A2A", "#1098AD", "#5C940D", "#D6336C")
@@ -30,3 +39,189 @@ def curves_figure(runs: dict[str, list[MetricPoint]], epochs: int | None = None)
     if epochs:
         fig.update_xaxes(range=[0, epochs])
     return fig
+
+
+# --- tables and figures for the other pages ----------------------------------------------------------------
+# Everything below is built from plain data (a ShapeTable, runs, an Evaluation) and returns a DataFrame, a
+# Styler, a figure or an image, so the pages stay descriptions of their screens.
+
+FAIL_STYLE = "background-color: #FFD8D8; color: #8B0000; font-weight: 600"
+SHAPE_COLUMNS = ("index", "layer", "description", "output shape", "params", "multiply-adds", "receptive field")
+
+
+def format_shape(shape: tuple[int, ...] | list[int] | None) -> str:
+    return str(list(shape)) if shape else "—"
+
+
+def shape_frame(table: ShapeTable) -> pd.DataFrame:
+    """One row per layer, as far as the input gets; a failing layer's row holds its reason under ``problem``."""
+    rows = [{"index": r.index, "layer": r.layer, "description": r.description,
+             "output shape": format_shape(r.output_shape), "params": r.params, "multiply-adds": r.mult_adds,
+             "receptive field": r.receptive_field} for r in table.rows]
+    frame = pd.DataFrame(rows, columns=list(SHAPE_COLUMNS))
+    frame["receptive field"] = frame["receptive field"].astype("Int64")
+    if table.error:
+        frame["problem"] = [r.error or "" for r in table.rows]
+    return frame
+
+
+def shape_styler(table: ShapeTable) -> Styler:
+    """The shape frame with thousands separators, and the failing layer's row in red."""
+    frame = shape_frame(table)
+    failing = len(frame) - 1 if table.error else None
+
+    def paint(row: pd.Series) -> list[str]:
+        return [FAIL_STYLE if row.name == failing else ""] * len(row)
+
+    return (frame.style.apply(paint, axis=1)
+            .format("{:,}", subset=["params", "multiply-adds"])
+            .format(lambda v: "—" if pd.isna(v) else f"{v:,}", subset=["receptive field"]))
+
+
+def shape_cost_figure(table: ShapeTable) -> go.Figure:
+    """Each layer's share of the parameters and of the multiply-adds (hover: the counts)."""
+    labels = [f"{r.index} {r.layer}" for r in table.rows]
+    fig = go.Figure()
+    for attr, name, color in (("params", "parameters", PALETTE[0]), ("mult_adds", "multiply-adds", PALETTE[1])):
+        values = [getattr(r, attr) for r in table.rows]
+        total = sum(values) or 1
+        fig.add_trace(go.Bar(x=labels, y=[v / total for v in values], name=name, marker_color=color,
+                             customdata=values, hovertemplate="%{x}<br>%{customdata:,} " + name +
+                             " (%{y:.1%})<extra></extra>"))
+    fig.update_layout(barmode="group", yaxis_title="share of the total", yaxis_tickformat=".0%", height=340,
+                      margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": 1.12})
+    return fig
+
+
+def top_k_figure(top_k: list[tuple[str, float]]) -> go.Figure:
+    """The top-k classes as horizontal bars, the most likely on top."""
+    names = [name for name, _ in top_k][::-1]
+    probs = [p for _, p in top_k][::-1]
+    fig = go.Figure(go.Bar(x=probs, y=names, orientation="h", marker_color=PALETTE[0], text=[f"{p:.1%}" for p in probs],
+                           textposition="auto", hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
+    fig.update_layout(xaxis={"range": [0, 1], "tickformat": ".0%"}, height=60 + 32 * len(top_k),
+                      margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    return fig
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h {m:02d}m" if h else f"{m}m {s:02d}s" if m else f"{s}s"
+
+
+def _channels(config: RunConfig) -> str:
+    return "-".join(str(b.out_channels) for b in config.arch.blocks)
+
+
+def runs_frame(runs: list[Run]) -> pd.DataFrame:
+    """Every run with its key settings, final metrics, duration and device."""
+    rows = []
+    for r in runs:
+        a, t = r.config.arch, r.config.train
+        rows.append({
+            "id": r.id, "name": r.name, "status": r.status, "channels": _channels(r.config), "resize": a.resize,
+            "epochs": t.epochs, "lr": t.lr, "batch": t.batch_size, "optimizer": t.optimizer,
+            "train size": t.train_size or 60_000,
+            "train loss": r.final.get("train_loss"), "train acc": r.final.get("train_acc"),
+            "test acc": r.final.get("test_acc"), "examples/s": r.final.get("examples_per_sec"),
+            "duration": format_duration(r.duration_s), "device": r.device or "—",
+        })
+    columns = ["id", "name", "status", "channels", "resize", "epochs", "lr", "batch", "optimizer", "train size",
+               "train loss", "train acc", "test acc", "examples/s", "duration", "device"]
+    frame = pd.DataFrame(rows, columns=columns)
+    for col in ("train loss", "train acc", "test acc", "examples/s"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    return frame
+
+
+HYPERPARAMETERS = (
+    ("lr (log)", lambda c: math.log10(c.train.lr)),  # a log axis: rates span decades
+    ("batch size", lambda c: c.train.batch_size),
+    ("epochs", lambda c: c.train.epochs),
+    ("resize", lambda c: c.arch.resize),
+    ("blocks", lambda c: len(c.arch.blocks)),
+    ("dropout", lambda c: c.arch.dropout),
+    ("weight decay", lambda c: c.train.weight_decay),
+    ("momentum", lambda c: c.train.momentum),
+    ("train size", lambda c: c.train.train_size or 60_000),
+)
+
+
+def hyperparameter_frame(runs: list[Run]) -> pd.DataFrame:
+    """One row per run that has a final test accuracy: its hyperparameters and that accuracy."""
+    rows = []
+    for r in runs:
+        acc = r.final.get("test_acc")
+        if not isinstance(acc, (int, float)):
+            continue
+        rows.append({"id": r.id, "name": r.name, **{name: get(r.config) for name, get in HYPERPARAMETERS},
+                     "optimizer": r.config.train.optimizer, "test acc": float(acc)})
+    return pd.DataFrame(rows, columns=["id", "name", *(n for n, _ in HYPERPARAMETERS), "optimizer", "test acc"])
+
+
+def hyperparameter_figure(runs: list[Run]) -> go.Figure:
+    """Parallel coordinates: each run a line through its hyperparameters, coloured by its test accuracy. Settings
+    every run shares are left out (all are kept when none differs); few distinct values get their own ticks."""
+    frame = hyperparameter_frame(runs)
+    names = [name for name, _ in HYPERPARAMETERS] + ["optimizer"]
+    varying = [name for name in names if frame[name].nunique() > 1] or names
+    dims = []
+    for name in varying:
+        if name == "optimizer":
+            options = sorted(set(frame["optimizer"]))
+            dims.append({"label": name, "values": [options.index(o) for o in frame[name]],
+                         "tickvals": list(range(len(options))), "ticktext": options})
+            continue
+        dim = {"label": name, "values": frame[name].tolist()}
+        distinct = sorted(set(dim["values"]))
+        if len(distinct) <= 6:
+            dim["tickvals"] = distinct
+            dim["ticktext"] = [f"{10 ** v:g}" if name == "lr (log)" else f"{v:g}" for v in distinct]
+        dims.append(dim)
+    dims.append({"label": "test acc", "values": frame["test acc"].tolist(), "tickformat": ".1%"})
+    fig = go.Figure(go.Parcoords(
+        line={"color": frame["test acc"].tolist(), "colorscale": "Viridis", "showscale": True,
+              "colorbar": {"title": {"text": "test acc"}, "tickformat": ".0%"}},
+        dimensions=dims))
+    fig.update_layout(height=380, margin={"l": 60, "r": 40, "t": 50, "b": 20})
+    return fig
+
+
+def confusion_figure(confusion: np.ndarray, class_names: tuple[str, ...]) -> go.Figure:
+    """Counts of true (rows) against predicted (columns) classes, the diagonal being the right answers."""
+    names = list(class_names)
+    fig = go.Figure(go.Heatmap(z=np.asarray(confusion).tolist(), x=names, y=names, colorscale="Blues",
+                               showscale=False, texttemplate="%{z}", hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
+    fig.update_layout(xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed", height=460,
+                      margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    return fig
+
+
+def per_class_figure(per_class_accuracy: np.ndarray, class_names: tuple[str, ...]) -> go.Figure:
+    values = [None if np.isnan(v) else float(v) for v in per_class_accuracy]
+    fig = go.Figure(go.Bar(x=list(class_names), y=values, marker_color=PALETTE[2],
+                           text=["—" if v is None else f"{v:.0%}" for v in values], textposition="auto",
+                           hovertemplate="%{x}: %{y:.1%}<extra></extra>"))
+    fig.update_layout(yaxis={"range": [0, 1], "tickformat": ".0%", "title": "accuracy"}, height=320,
+                      margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    return fig
+
+
+def enlarge(image: Image.Image | np.ndarray, side: int = 168) -> Image.Image:
+    """A small image scaled up with crisp pixels, for showing 28 px images at a readable size."""
+    img = Image.fromarray(np.asarray(image, dtype=np.uint8)) if isinstance(image, np.ndarray) else image
+    if img.width >= side:
+        return img
+    return img.resize((side, round(side * img.height / img.width)), Image.Resampling.NEAREST)
+
+
+def png_bytes(image: Image.Image | np.ndarray) -> bytes:
+    """An image (or a uint8 array, such as a 28×28 test image) encoded as PNG."""
+    img = Image.fromarray(np.asarray(image, dtype=np.uint8)) if isinstance(image, np.ndarray) else image
+    buffer = io.BytesIO()
+    img.save(buffer, "PNG")
+    return buffer.getvalue()

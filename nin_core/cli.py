@@ -61,17 +61,19 @@ def cmd_shapes(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .data import find_dataset
+    from .devices import resolve_device
     from .jobs import run_training
     from .store import RunStore
 
     config = _load_config(args, {
-        "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "train_size": args.train_size,
+        "resize": args.resize, "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "train_size": args.train_size,
         "test_size": args.test_size, "device": args.device, "seed": args.seed, "optimizer": args.optimizer,
         "momentum": args.momentum, "weight_decay": args.weight_decay, "init": args.init,
         "precision": args.precision, "data_dir": args.data_dir}).check()
-    from .devices import resolve_device
-
-    resolve_device(config.train.device)  # an unknown or missing device is bad input, before anything is recorded
+    # A missing device or data set is bad input: say so before anything is recorded.
+    resolve_device(config.train.device)
+    find_dataset(config.train.data_dir)
     store = RunStore()
     run_id = store.create_run(config, args.name)
     stop = {"asked": False}
@@ -122,22 +124,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     predictor = Predictor.from_checkpoint(checkpoint)
     if not 1 <= args.top_k <= predictor.config.arch.num_classes:
         raise UsageError(f"--top-k must be between 1 and {predictor.config.arch.num_classes}, got {args.top_k}")
-    files = []
+    out, failed = [], 0
     for path in args.images:
         try:
-            files.append((str(path), path.read_bytes()))
+            [p] = predictor.predict_files([(str(path), path.read_bytes())], top_k=args.top_k)
+            error = p.error
         except OSError as e:
-            files.append((str(path), None, f"cannot read {path}: {e.strerror}"))
-    readable = [f for f in files if len(f) == 2]
-    predictions = {p.name: p for p in predictor.predict_files(readable, top_k=args.top_k)}
-    out, failed = [], 0
-    for f in files:
-        p = predictions.get(f[0])
-        error = f[2] if len(f) == 3 else p.error
+            error = f"cannot read {path}: {e.strerror}"
         failed += error is not None
-        out.append({"image": f[0], "error": error} if error else
-                   {"image": f[0], "top_k": [{"class": c, "probability": round(prob, 6)} for c, prob in p.top_k],
-                    "inverted": p.inverted})
+        out.append({"image": str(path), "error": error} if error else
+                   {"image": str(path), "inverted": p.inverted,
+                    "top_k": [{"class": c, "probability": round(prob, 6)} for c, prob in p.top_k]})
     if args.format == "json":
         print(json.dumps(out, indent=2))
     else:
@@ -230,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
+    except BrokenPipeError:  # the reader went away (| head): nothing left to say
+        sys.stderr.close()
+        return 0
     except (UsageError, ConfigError, CheckpointError, DataNotFoundError) as e:
         message = " ".join(str(e).split())
         print(f"error: {message}", file=sys.stderr)

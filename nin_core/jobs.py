@@ -139,12 +139,18 @@ def work(store: RunStore) -> int:
         with _flock(store.home / "locks" / "worker.lock", wait=None) as got:
             if not got:
                 return count
+            worker_pid_path(store).write_text(str(os.getpid()))
             while (run_id := store.claim_next()) is not None:
                 run_training(store, run_id)
                 count += 1
         # A run queued just as this worker let go of its lock would otherwise wait for the next worker.
         if not _unclaimed(store):
             return count
+
+
+def worker_pid_path(store: RunStore) -> Path:
+    """Where the worker draining the queue writes its pid (read by whoever must stop it, such as the tests)."""
+    return store.home / "locks" / "worker.pid"
 
 
 def _unclaimed(store: RunStore) -> bool:

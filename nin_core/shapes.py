@@ -144,7 +144,7 @@ class ShapeTable:
             "total_params": self.total_params, "total_mult_adds": self.total_mult_adds,
             "output_shape": list(self.output_shape) if self.output_shape else None,
             "min_input_size": self.min_input_size,
-        }, indent=2)
+        }, indent=2, ensure_ascii=False)
 
     def to_csv(self) -> str:
         out = io.StringIO()

@@ -1,0 +1,85 @@
+"""Predict: a trained NiN on your own images or on random test images, with what it looked at."""
+
+import secrets
+
+import streamlit as st
+
+from nin_core.charts import enlarge, png_bytes, top_k_figure
+from nin_core.checkpoint import CheckpointError
+from nin_core.config import preset
+from nin_core.data import CLASS_NAMES, DataNotFoundError, sample_test_images
+from nin_core.evaluation import checkpoint_stamp, model_choices
+from nin_core.jobs import ensure_worker
+from nin_core.predict import Prediction, Predictor, overlay
+from pages.components import get_store
+
+INVERT = {"auto": None, "invert": True, "don't invert": False}
+SAMPLES = 8
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
+def load_predictor(path: str, stamp: float) -> Predictor:  # stamp: the file's mtime, so a new file loads afresh
+    return Predictor.from_checkpoint(path)
+
+
+def show(predictor: Predictor, name: str, data: bytes, key: str, top_k: int, truth: int | None = None) -> None:
+    """One image: predicted with its own inversion choice, then shown as the model saw it."""
+    p: Prediction = predictor.predict_files([(name, data)], top_k, INVERT[st.session_state.get(key) or "auto"])[0]
+    if p.error:
+        st.warning(p.error)
+        return
+    guess = predictor.class_names[p.predicted]
+    right = ":green[:material/check: right]" if truth == p.predicted else ":red[:material/close: wrong]"
+    verdict = "" if truth is None else f" · true: **{CLASS_NAMES[truth]}** {right}"
+    with st.container(border=True):
+        st.markdown(f"**{name}** → **{guess}** ({p.top_k[0][1]:.0%}){verdict}")
+        view, heat, bars = st.columns([1, 1, 2])
+        view.image(enlarge(p.model_view), caption="as the model sees it" + (" (inverted)" if p.inverted else ""))
+        heat.image(enlarge(overlay(p.model_view, p.class_map)), caption=f"class map of “{guess}”")
+        bars.plotly_chart(top_k_figure(p.top_k), key=f"bars_{key}")
+        bars.segmented_control("Inversion", list(INVERT), default="auto", required=True, key=key)
+
+
+st.title("Predict")
+store = get_store()
+choices = model_choices(store.list_runs())
+if not choices:
+    st.info("No trained model is available yet. Train one here (the `cpu` preset takes a few minutes on a "
+            "laptop) or on *Playground & training*; it appears here when it finishes.")
+    waiting = [r for r in store.list_runs() if r.active]
+    if waiting:
+        st.caption(f"Run #{waiting[0].id} ({waiting[0].name}) is {waiting[0].status}; come back when it finishes.")
+    elif st.button("Train the cpu preset", type="primary"):
+        run_id = store.create_run(preset("cpu"), "cpu preset")
+        ensure_worker(store)
+        st.success(f"Run #{run_id} is queued: follow it on *Runs*.")
+    st.stop()
+
+labels = [c.label for c in choices]
+choice = choices[labels.index(st.selectbox("Model", labels, help="Finished runs, newest first, and the demo model"))]
+try:
+    predictor = load_predictor(str(choice.path), checkpoint_stamp(choice.path))
+except CheckpointError as e:
+    st.error(f"This model cannot be used: {e}")
+    st.stop()
+top_k = st.slider("Classes to show", 1, predictor.num_classes, min(3, predictor.num_classes))
+st.caption(f"Images become {predictor.size}×{predictor.size} greyscale, light on dark like Fashion-MNIST: "
+           "a light background is inverted automatically; override it per image.")
+
+uploads = st.file_uploader("Your images", type=["png", "jpg", "jpeg", "gif", "bmp", "webp"],
+                           accept_multiple_files=True)
+for upload in uploads or []:
+    show(predictor, upload.name, upload.getvalue(), f"invert_{upload.file_id}", top_k)
+
+st.subheader("Random test images")
+if st.button("Draw random test images"):
+    st.session_state.predict_seed = secrets.randbelow(2**31)
+if "predict_seed" in st.session_state:
+    try:
+        samples = sample_test_images(SAMPLES, st.session_state.predict_seed)
+    except DataNotFoundError as e:
+        st.error(str(e))
+        samples = []
+    for i, (image, label) in enumerate(samples):
+        key = f"invert_sample_{st.session_state.predict_seed}_{i}"
+        show(predictor, f"test image {i + 1}", png_bytes(image.numpy()), key, top_k, truth=label)

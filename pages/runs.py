@@ -1,0 +1,99 @@
+"""Runs: every run at a glance, their curves side by side, and one run looked at closely."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from nin_core.charts import (confusion_figure, curves_figure, enlarge, hyperparameter_figure, per_class_figure,
+                             runs_frame)
+from nin_core.checkpoint import CheckpointError
+from nin_core.data import DataNotFoundError
+from nin_core.evaluation import DEFAULT_EVAL_SIZE, Evaluation, checkpoint_stamp, evaluate_checkpoint, gallery_images
+from pages.components import get_store
+
+GALLERY = 24
+PERCENT = st.column_config.NumberColumn(format="percent")
+
+
+@st.cache_data(max_entries=16, show_spinner="Evaluating on the test set…")
+def evaluation(path: str, stamp: float, size: int) -> Evaluation:  # stamp: the file's mtime, part of the key
+    return evaluate_checkpoint(path, size)
+
+
+st.title("Runs")
+store = get_store()
+if message := st.session_state.pop("runs_flash", None):
+    st.success(message)
+runs = store.list_runs()
+if not runs:
+    st.info("No runs yet: configure one and start it on *Playground & training*.")
+    st.stop()
+
+st.dataframe(runs_frame(runs), hide_index=True, column_config={
+    "train acc": PERCENT, "test acc": PERCENT, "train loss": st.column_config.NumberColumn(format="%.3f"),
+    "examples/s": st.column_config.NumberColumn(format="%.0f")})
+
+by_label = {f"#{r.id} {r.name}": r for r in runs}
+st.subheader("Curves")
+picked = st.multiselect("Runs to compare", list(by_label),
+                        default=[label for label, r in by_label.items() if r.status != "queued"][:4])
+if picked:
+    st.plotly_chart(curves_figure({label: store.metrics(by_label[label].id) for label in picked}))
+if any(isinstance(r.final.get("test_acc"), (int, float)) for r in runs):
+    st.subheader("Hyperparameters against test accuracy")
+    st.plotly_chart(hyperparameter_figure(runs))
+
+st.subheader("One run")
+run = by_label[st.selectbox("Run", list(by_label))]
+if run.message:
+    st.caption(f"{run.status}: {run.message}" + (f" — {run.hint}" if run.hint else ""))
+checkpoint = Path(run.checkpoint) if run.checkpoint else None
+has_checkpoint = checkpoint is not None and checkpoint.is_file()
+actions = st.columns(3)
+actions[0].download_button("Configuration (JSON)", run.config.to_json(), f"run-{run.id}-config.json",
+                           "application/json", on_click="ignore")
+if has_checkpoint:
+    actions[1].download_button("Checkpoint", checkpoint.read_bytes, f"run-{run.id}.pt", "application/octet-stream",
+                               on_click="ignore")
+if actions[2].button("Delete this run…"):
+    if run.status == "running":
+        st.error(f"Run #{run.id} is still running: stop it first, then delete it.")
+    else:
+        st.session_state.confirm_delete = run.id
+if st.session_state.get("confirm_delete") == run.id:
+    st.warning(f"Delete run #{run.id} ({run.name}) with its metrics and checkpoint? This cannot be undone.")
+    yes, no = st.columns(2)
+    if yes.button("Yes, delete it", type="primary"):
+        del st.session_state.confirm_delete
+        try:
+            store.delete_run(run.id)
+        except ValueError as e:  # it started running since the page was drawn
+            st.error(str(e))
+        else:
+            st.session_state.runs_flash = f"Deleted run #{run.id} ({run.name})."
+            st.rerun()
+    if no.button("Cancel"):
+        del st.session_state.confirm_delete
+        st.rerun()
+
+if not has_checkpoint:
+    st.info("This run has no checkpoint yet, so there is nothing to evaluate.")
+    st.stop()
+size = st.number_input("Test images to evaluate", 100, 10_000, DEFAULT_EVAL_SIZE, step=500,
+                       help="A seeded random subset of the 10,000 test images; more is slower but steadier.")
+if st.toggle("Evaluate on the test set", key=f"evaluate_{run.id}"):
+    try:
+        result = evaluation(str(checkpoint), checkpoint_stamp(checkpoint), int(size))
+    except (CheckpointError, DataNotFoundError) as e:
+        st.error(str(e))
+        st.stop()
+    st.metric("Accuracy", f"{result.accuracy:.1%}", help=f"on {result.n:,} test images")
+    left, right = st.columns([3, 2])
+    left.plotly_chart(confusion_figure(result.confusion, result.class_names))
+    right.plotly_chart(per_class_figure(result.per_class_accuracy, result.class_names))
+    shown = result.mistakes[:GALLERY]
+    st.markdown(f"**Mistakes** ({len(result.mistakes):,}; the {len(shown)} most confident shown, true → predicted)")
+    cells = st.columns(8)
+    for i, (m, image) in enumerate(zip(shown, gallery_images((m.index for m in shown), result.meta["data_dir"]))):
+        cells[i % 8].image(enlarge(image, 112), caption=f"{result.class_names[m.true]} → "
+                           f"{result.class_names[m.predicted]} ({m.confidence:.0%})")

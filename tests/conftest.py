@@ -1,0 +1,88 @@
+"""Shared fixtures: every test gets its own run store, and whatever processes a test starts are stopped by it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def nin_home(tmp_path, monkeypatch) -> Path:
+    """A fresh data directory; at the end, the worker and trainer processes recorded in it are stopped."""
+    home = tmp_path / "nin-home"
+    monkeypatch.setenv("NIN_HOME", str(home))
+    yield home
+    stop_recorded_processes(home)
+
+
+def stop_recorded_processes(home: Path) -> None:
+    from nin_core.jobs import worker_pid_path
+    from nin_core.store import RunStore
+
+    if not (home / "runs.sqlite").exists():
+        return
+    store = RunStore(home)
+    pid_file = worker_pid_path(store)
+    if pid_file.exists():
+        kill_pid(int(pid_file.read_text() or 0))
+    for run in store.list_runs():
+        if run.active and run.pid and run.pid != os.getpid():
+            kill_pid(run.pid)
+
+
+@pytest.fixture
+def processes():
+    """Start processes through this list's ``start``; each is killed (by its own pid) when the test ends."""
+    started: list[subprocess.Popen] = []
+
+    class Starter(list):
+        def start(self, args, **kw) -> subprocess.Popen:
+            proc = subprocess.Popen(args, cwd=ROOT, start_new_session=True, **kw)
+            started.append(proc)
+            return proc
+
+    yield Starter()
+    for proc in started:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def kill_pid(pid: int | None) -> None:
+    """Stop a process the test caused to start (a worker launched by the app), by its own id; only one of
+    ours (its command line runs nin_core), so a reused pid is never hit."""
+    try:
+        if not pid or b"nin_core" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return
+    except OSError:
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    for _ in range(50):
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        if not Path(f"/proc/{pid}").exists() or "Z" in _state(pid):
+            return
+        time.sleep(0.1)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
+
+
+PYTHON = sys.executable

@@ -1,0 +1,98 @@
+"""The command line: the seed's shapes, a real training run recorded in the store, predictions, and one-line
+messages with exit status 2 for every kind of bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from conftest import ROOT
+
+
+def cli(*args: str, env_home=None, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nin_core", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_shapes_prints_the_seeds_ten_shapes():
+    out = cli("shapes", "--preset", "seed")
+    assert out.returncode == 0, out.stderr
+    for shape in ("[1, 96, 54, 54]", "[1, 96, 26, 26]", "[1, 256, 26, 26]", "[1, 256, 12, 12]", "[1, 384, 12, 12]",
+                  "[1, 384, 5, 5]", "[1, 10, 5, 5]", "[1, 10, 1, 1]", "[1, 10]"):
+        assert shape in out.stdout
+    assert "smallest valid input: 67 px" in out.stdout
+
+
+def test_shapes_json_and_a_config_file(tmp_path):
+    config = tmp_path / "c.json"
+    config.write_text('{"arch": {"resize": 96}}')
+    data = json.loads(cli("shapes", "--config", str(config), "--format", "json").stdout)
+    assert data["input_shape"] == [1, 1, 96, 96] and data["output_shape"] == [1, 10] and len(data["rows"]) == 10
+
+
+def test_shapes_of_a_breaking_configuration_prints_rows_and_the_reason_and_exits_2():
+    out = cli("shapes", "--preset", "seed", "--resize", "60")
+    assert out.returncode == 2
+    assert "[1, 384, 2, 2]" in out.stdout and "the third max-pool" in out.stdout
+    assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (("shapes", "--resize", "abc"), "invalid int value"),
+    (("shapes", "--preset", "huge"), "invalid choice"),
+    (("shapes", "--config", "/no/such/file.json"), "cannot read /no/such/file.json"),
+    (("train", "--lr", "nan"), "train.lr: must be a finite number"),
+    (("train", "--lr", "-1"), "train.lr: must be in (0, 100]"),
+    (("train", "--batch-size", "0"), "train.batch_size"),
+    (("train", "--batch-size", "512", "--train-size", "100"), "larger than the 100 training images"),
+    (("train", "--resize", "20"), "resize 20 is too small for this architecture: it needs at least 67 px"),
+    (("train", "--device", "cuda:3"), "train.device"),
+    (("train", "--device", "tpu"), "must be auto, cpu, cuda, cuda:N or mps"),
+    (("train", "--data-dir", "/no/such/folder", "--preset", "tiny"), "NIN_DATASET_DIR"),
+    (("predict", "--checkpoint", "/no/such.pt", "x.png"), "no checkpoint at /no/such.pt"),
+    (("predict", "--run", "999", "x.png"), "no run with id 999"),
+    (("runs", "--format", "yaml"), "invalid choice"),
+    ((), "required"),
+])
+def test_bad_input_gets_one_line_and_exit_2(nin_home, args, words):
+    out = cli(*args)
+    assert out.returncode == 2, out
+    assert out.stderr.startswith("error: ") and out.stderr.strip().count("\n") == 0, out.stderr
+    assert words in out.stderr and "Traceback" not in out.stderr
+
+
+def test_bad_config_file_names_the_fields(tmp_path, nin_home):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"train": {"lr": "fast"}, "arch": {"colour": 3}}')
+    out = cli("train", "--config", str(bad))
+    assert out.returncode == 2 and "train.lr: must be a float" in out.stderr and "arch.colour" in out.stderr
+
+
+@pytest.mark.slow
+def test_train_records_the_run_and_predict_uses_it(nin_home, tmp_path):
+    out = cli("train", "--preset", "tiny", "--epochs", "1", "--name", "cli run", "--quiet")
+    assert out.returncode == 0, out.stderr
+    loss_line, speed_line = out.stdout.strip().splitlines()
+    assert loss_line.startswith("loss ") and ", train acc " in loss_line and ", test acc " in loss_line
+    assert speed_line.endswith(" examples/sec on cpu")
+
+    runs = json.loads(cli("runs", "--format", "json").stdout)
+    assert [(r["name"], r["status"]) for r in runs] == [("cli run", "finished")]
+    assert runs[0]["config"]["train"]["epochs"] == 1 and runs[0]["final"]["test_acc"] > 0
+
+    good, broken = tmp_path / "shirt.png", tmp_path / "broken.png"
+    buf = io.BytesIO()
+    Image.new("L", (40, 40), 200).save(buf, "PNG")
+    good.write_bytes(buf.getvalue())
+    broken.write_bytes(b"not an image")
+    out = cli("predict", "--run", str(runs[0]["id"]), str(good), str(broken), "--top-k", "2", "--format", "json")
+    assert out.returncode == 2  # one file was bad input; the other still got its prediction
+    results = json.loads(out.stdout)
+    assert len(results[0]["top_k"]) == 2 and results[0]["top_k"][0]["probability"] >= results[0]["top_k"][1][
+        "probability"]
+    assert results[1]["error"] and "top_k" not in results[1]

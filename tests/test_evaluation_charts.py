@@ -1,0 +1,202 @@
+"""Evaluating a checkpoint on the test set, the models offered for prediction, and the dashboard's figures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+import torch
+from PIL import Image
+
+from nin_core import charts
+from nin_core.checkpoint import save_checkpoint
+from nin_core.config import SEED, TINY
+from nin_core.data import CLASS_NAMES, load_fashion_mnist
+from nin_core.evaluation import (Evaluation, evaluate, evaluate_checkpoint, gallery_images, model_choices,
+                                 subset_indices)
+from nin_core.model import build_model
+from nin_core.shapes import shape_table
+from nin_core.store import MetricPoint, RunStore
+
+SIZE = 300
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "checkpoint.pt"
+    return save_checkpoint(path, build_model(TINY.arch), TINY, epoch=1, metrics={"test_acc": 0.1})
+
+
+@pytest.fixture(scope="module")
+def evaluation(checkpoint) -> Evaluation:
+    return evaluate_checkpoint(checkpoint, SIZE, seed=3)
+
+
+def test_confusion_matrix_counts_every_image(evaluation):
+    assert evaluation.confusion.shape == (10, 10)
+    assert evaluation.confusion.sum() == SIZE == evaluation.n
+    assert len(evaluation.indices) == SIZE
+    assert evaluation.meta["size"] == SIZE
+
+
+def test_per_class_accuracy_agrees_with_the_matrix(evaluation):
+    cm = evaluation.confusion
+    counts = cm.sum(axis=1)
+    for c in range(10):
+        if counts[c]:
+            assert evaluation.per_class_accuracy[c] == pytest.approx(cm[c, c] / counts[c])
+        else:
+            assert np.isnan(evaluation.per_class_accuracy[c])
+    seen = counts > 0
+    weighted = (evaluation.per_class_accuracy[seen] * counts[seen]).sum() / counts.sum()
+    assert weighted == pytest.approx(evaluation.accuracy)
+    assert len(evaluation.mistakes) == SIZE - np.trace(cm)
+
+
+def test_mistakes_are_really_wrong(evaluation, checkpoint):
+    data = load_fashion_mnist()
+    assert evaluation.mistakes, "an untrained model gets some wrong"
+    confidences = [m.confidence for m in evaluation.mistakes]
+    assert confidences == sorted(confidences, reverse=True)
+    for m in evaluation.mistakes[:20]:
+        assert m.true != m.predicted
+        assert m.index in set(evaluation.indices.tolist())
+        assert int(data.test_labels[m.index]) == m.true
+        assert 0.0 < m.confidence <= 1.0
+    # the model itself says so, image by image
+    from nin_core.predict import Predictor
+    predictor = Predictor.from_checkpoint(checkpoint)
+    images = gallery_images([m.index for m in evaluation.mistakes[:5]])
+    for m, img in zip(evaluation.mistakes[:5], images):
+        assert img.shape == (28, 28) and img.dtype == np.uint8
+        p = predictor.predict(Image.fromarray(img), invert=False)
+        assert p.predicted == m.predicted
+
+
+def test_subset_is_seeded_and_distinct():
+    a, b = subset_indices(100, 1), subset_indices(100, 1)
+    assert (a == b).all() and len(set(a.tolist())) == 100
+    assert len(subset_indices(None)) == 10_000
+
+
+def test_evaluate_on_synthetic_data_is_exact():
+    """A model that always answers class 2: every image of class 2 right, all others wrong."""
+
+    class Always2(torch.nn.Module):
+        def forward(self, x):
+            logits = torch.zeros(len(x), 10)
+            logits[:, 2] = 5.0
+            return logits
+
+    labels = torch.tensor([2, 2, 0, 5, 2, 9])
+    ev = evaluate(Always2(), torch.zeros(6, 28, 28, dtype=torch.uint8), labels, resize=28, batch_size=4,
+                  indices=[10, 11, 12, 13, 14, 15])
+    assert ev.confusion[2, 2] == 3 and ev.confusion[:, 2].sum() == 6
+    assert ev.per_class_accuracy[2] == 1.0 and ev.per_class_accuracy[0] == 0.0 and np.isnan(ev.per_class_accuracy[1])
+    assert sorted(m.index for m in ev.mistakes) == [12, 13, 15]
+    assert all(m.predicted == 2 for m in ev.mistakes)
+
+
+def test_model_choices(tmp_path, checkpoint):
+    store = RunStore(tmp_path / "home")
+    done = store.create_run(TINY, "done")
+    store.set_checkpoint(done, checkpoint)
+    store.finish(done, "finished", final={"test_acc": 0.5})
+    failed = store.create_run(TINY, "failed")
+    store.set_checkpoint(failed, checkpoint)
+    store.finish(failed, "failed")
+    gone = store.create_run(TINY, "gone")
+    store.set_checkpoint(gone, tmp_path / "missing.pt")
+    store.finish(gone, "stopped")
+    assert model_choices(store.list_runs(), demo=tmp_path / "no-demo.pt") == [
+        model_choices(store.list_runs(), None)[0]]
+    only = model_choices(store.list_runs(), None)[0]
+    assert only.run_id == done and only.test_acc == 0.5 and "50.0%" in only.label
+
+    demo = tmp_path / "demo" / "demo.pt"
+    demo.parent.mkdir()
+    demo.write_bytes(checkpoint.read_bytes())
+    (demo.parent / "demo.json").write_text(json.dumps({"config": TINY.to_dict(), "test_acc": 0.875}))
+    choices = model_choices(store.list_runs(), demo)
+    assert [c.run_id for c in choices] == [done, None]
+    assert choices[-1].test_acc == 0.875 and choices[-1].path == demo
+
+
+# --- figures and tables ------------------------------------------------------------------------------------
+
+def test_shape_frame_and_cost_figure():
+    table = shape_table(SEED.arch, 224)
+    frame = charts.shape_frame(table)
+    assert list(frame["output shape"])[0] == "[1, 96, 54, 54]" and list(frame["output shape"])[-1] == "[1, 10]"
+    assert "problem" not in frame
+    fig = charts.shape_cost_figure(table)
+    assert [t.type for t in fig.data] == ["bar", "bar"]
+    assert [t.name for t in fig.data] == ["parameters", "multiply-adds"]
+    assert sum(fig.data[0].y) == pytest.approx(1.0) and len(fig.data[0].x) == 10
+    assert sum(fig.data[0].customdata) == table.total_params
+
+
+def test_failing_shape_table_is_painted_red():
+    table = shape_table(SEED.arch, 20)
+    frame = charts.shape_frame(table)
+    assert frame["problem"].iloc[-1] == table.error and frame["output shape"].iloc[-1] == "—"
+    html = charts.shape_styler(table).to_html()
+    assert html.count("#FFD8D8") >= 1
+    styles = charts.shape_styler(table)._compute().ctx
+    painted_rows = {row for (row, _col), props in styles.items() if props}
+    assert painted_rows == {len(frame) - 1}
+
+
+def test_top_k_figure_has_most_likely_on_top():
+    fig = charts.top_k_figure([("bag", 0.7), ("coat", 0.2), ("dress", 0.1)])
+    (bar,) = fig.data
+    assert bar.type == "bar" and bar.orientation == "h"
+    assert list(bar.y) == ["dress", "coat", "bag"]
+
+
+def test_runs_table_and_parallel_coordinates(tmp_path):
+    store = RunStore(tmp_path / "home")
+    a = store.create_run(TINY, "a")
+    store.finish(a, "finished", final={"test_acc": 0.7, "train_loss": 0.5})
+    b = store.create_run(TINY.with_overrides(lr=0.01, optimizer="sgd"), "b")
+    store.finish(b, "finished", final={"test_acc": 0.6})
+    store.create_run(TINY, "queued")
+    runs = store.list_runs()
+    frame = charts.runs_frame(runs)
+    assert list(frame["name"]) == ["queued", "b", "a"]
+    assert frame["test acc"].iloc[2] == 0.7 and np.isnan(frame["test acc"].iloc[0])
+    hp = charts.hyperparameter_frame(runs)
+    assert sorted(hp["name"]) == ["a", "b"]
+    fig = charts.hyperparameter_figure(runs)
+    (trace,) = fig.data
+    assert trace.type == "parcoords"
+    labels = [d.label for d in trace.dimensions]
+    assert labels[-1] == "test acc" and "optimizer" in labels and "lr (log)" in labels
+    assert sorted(trace.dimensions[-1]["values"]) == [0.6, 0.7]
+    # curves of several runs overlaid: three traces per run
+    curves = charts.curves_figure({"a": [MetricPoint(1, 0.5, 0.8, 0.7)], "b": [MetricPoint(1, 0.6, 0.7, 0.6)]})
+    assert len(curves.data) == 6
+
+
+def test_confusion_and_per_class_figures(evaluation):
+    fig = charts.confusion_figure(evaluation.confusion, evaluation.class_names)
+    (heat,) = fig.data
+    assert heat.type == "heatmap" and list(heat.x) == list(CLASS_NAMES)
+    assert np.asarray(heat.z).sum() == SIZE
+    fig = charts.per_class_figure(evaluation.per_class_accuracy, evaluation.class_names)
+    (bar,) = fig.data
+    assert bar.type == "bar" and len(bar.y) == 10
+
+
+def test_image_helpers():
+    img = np.arange(28 * 28, dtype=np.uint8).reshape(28, 28)
+    big = charts.enlarge(img, 112)
+    assert big.size == (112, 112) and np.asarray(big)[0, 3] == img[0, 0]
+    data = charts.png_bytes(img)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    import io
+    assert (np.asarray(Image.open(io.BytesIO(data))) == img).all()
+    assert isinstance(charts.curves_figure({}), go.Figure)

@@ -1,0 +1,64 @@
+"""The Shapes page: the shape table of the current configuration, its failures, and where the cost goes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).parent.parent / "app.py")
+SEED_SHAPES = ["[1, 96, 54, 54]", "[1, 96, 26, 26]", "[1, 256, 26, 26]", "[1, 256, 12, 12]", "[1, 384, 12, 12]",
+               "[1, 384, 5, 5]", "[1, 384, 5, 5]", "[1, 10, 5, 5]", "[1, 10, 1, 1]", "[1, 10]"]
+
+
+@pytest.fixture
+def shapes(nin_home) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["preset"] = "seed"  # a link to the seed configuration, as a person would share it
+    at.switch_page("pages/shapes.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_seed_configuration_shows_the_chapters_shapes(shapes):
+    frame = shapes.dataframe[0].value
+    assert list(frame["output shape"]) == SEED_SHAPES
+    assert list(frame["layer"])[:2] == ["Sequential", "MaxPool2d"]
+    assert shapes.number_input[0].value == 224
+    assert not shapes.error
+    assert "1,992,166" in [m.value for m in shapes.metric]
+    assert any("67 px" in i.value for i in shapes.info)
+    assert any("224" in c.value and "chapter" in c.value for c in shapes.caption)
+    assert len(shapes.get("plotly_chart")) == 1
+
+
+def test_too_small_input_shows_the_failing_layer(shapes):
+    shapes.number_input[0].set_value(20).run()
+    assert not shapes.exception
+    frame = shapes.dataframe[0].value
+    assert len(frame) == 4 and frame["output shape"].iloc[-1] == "—"
+    assert "second max-pool" in frame["problem"].iloc[-1]
+    (error,) = shapes.error
+    assert "layer 3" in error.value and "smaller than its 3×3 window" in error.value
+    assert not shapes.metric
+
+
+def test_renders_with_an_empty_store_and_the_default_configuration(nin_home):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/shapes.py").run()
+    assert not at.exception, at.exception
+    assert at.dataframe and at.get("plotly_chart")
+    assert at.dataframe[0].value["output shape"].iloc[-1] == "[1, 10]"
+
+
+@pytest.mark.parametrize(("params", "message"), [({"dropout": "2"}, "arch.dropout"),
+                                                  ({"blocks": "96-11-0-0,10-3-1-1"}, "stride")])
+def test_a_configuration_that_cannot_be_built_is_explained(nin_home, params, message):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["preset"] = "seed"
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.switch_page("pages/shapes.py").run()
+    assert not at.exception, at.exception
+    assert any(message in e.value for e in at.error)

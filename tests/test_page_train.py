@@ -1,0 +1,179 @@
+"""The Playground & training page in Streamlit's AppTest: it renders, explains bad settings next to them, keeps
+the configuration in the link, queues sweeps, and a run launched from it trains to the end in a real worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from nin_core.store import RunStore
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("NIN_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def widget(at: AppTest, kind: str, label: str):
+    found = [w for w in getattr(at, kind) if w.label == label]
+    assert found, f"no {kind} labelled {label!r}: {[w.label for w in getattr(at, kind)]}"
+    return found[0]
+
+
+def texts(at: AppTest) -> str:
+    parts = []
+    for kind in ("markdown", "caption", "error", "warning", "info", "success"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    return "\n".join(parts)
+
+
+def choose_preset(at: AppTest, name: str) -> AppTest:
+    widget(at, "radio", "Preset").set_value(name).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def kill_workers(store: RunStore) -> None:
+    """Stop any worker this test caused to start, by the pid the store recorded."""
+    for run in store.list_runs():
+        if run.pid and run.pid != os.getpid():
+            try:
+                if b"nin_core" in Path(f"/proc/{run.pid}/cmdline").read_bytes():
+                    os.kill(run.pid, signal.SIGKILL)
+            except (OSError, ProcessLookupError):
+                pass
+
+
+def test_page_renders_presets_settings_summary_and_estimate(home):
+    at = app()
+    assert widget(at, "radio", "Preset").options == ["seed", "cpu", "tiny"]
+    labels = {m.label for m in at.metric}
+    assert {"Output", "Parameters", "Mult-adds / image", "Smallest input", "Estimated time"} <= labels
+    assert widget(at, "metric", "Output").value == "1×10"
+    assert not widget(at, "button", "Train").disabled
+    assert at.query_params["preset"] in ("seed", "cpu")
+    assert len(at.get("arrow_data_frame")) + len(at.get("data_editor")) >= 1 or at.dataframe
+
+
+def test_seed_on_cpu_warns_of_hours(home, monkeypatch):
+    at = app()
+    choose_preset(at, "seed")
+    widget(at, "selectbox", "Device").set_value("cpu").run()
+    est = widget(at, "metric", "Estimated time").value
+    assert " h" in est or "day" in est, est
+    assert any("would take" in w.value for w in at.warning)
+
+
+def test_invalid_lr_is_explained_next_to_it_and_blocks_training(home):
+    at = app()
+    widget(at, "number_input", "Learning rate").set_value(0.0).run()
+    assert "must be in (0, 100], got 0" in texts(at)
+    assert widget(at, "button", "Train").disabled
+    widget(at, "number_input", "Learning rate").set_value(0.05).run()
+    assert widget(at, "button", "Train").disabled is False
+    assert at.query_params["lr"] == "0.05"
+
+
+def test_resize_too_small_is_explained(home):
+    at = choose_preset(app(), "tiny")
+    widget(at, "number_input", "Resize (px)").set_value(4).run()
+    assert "resize 4 is too small for this architecture: it needs at least 7 px" in texts(at)
+    assert widget(at, "button", "Train").disabled
+
+
+def test_link_sets_the_configuration_and_bad_params_are_reported(home):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"preset": "tiny", "lr": "0.01", "epochs": "lots"})
+    at.run()
+    assert not at.exception
+    assert widget(at, "radio", "Preset").value == "tiny"
+    assert widget(at, "number_input", "Learning rate").value == 0.01
+    assert widget(at, "number_input", "Epochs").value == 2  # the unreadable one is left at the preset's
+    assert any("`epochs` was not used" in w.value for w in at.warning)
+    assert at.query_params == {"preset": "tiny", "lr": "0.01"}
+
+
+def test_uploaded_json_loads_and_a_bad_one_changes_nothing(home):
+    from nin_core.config import TINY
+
+    at = app()
+    before = widget(at, "number_input", "Learning rate").value
+    at.file_uploader[0].set_value(("broken.json", b"{not json", "application/json")).run()
+    assert any("broken.json was not loaded" in e.value for e in at.error)
+    assert widget(at, "number_input", "Learning rate").value == before
+    good = TINY.with_overrides(lr=0.002, epochs=3).to_json().encode()
+    at.file_uploader[0].set_value(("mine.json", good, "application/json")).run()
+    assert not at.exception
+    assert widget(at, "number_input", "Learning rate").value == 0.002
+    assert widget(at, "number_input", "Epochs").value == 3
+    assert at.query_params["preset"] == "tiny"
+
+
+def test_sweep_over_two_lrs_queues_two_runs(home, monkeypatch):
+    import nin_core.jobs
+
+    started = []
+    monkeypatch.setattr(nin_core.jobs, "ensure_worker", lambda store: started.append(store.home))
+    at = choose_preset(app(), "tiny")
+    at.selectbox(key="sweep.setting0").set_value("lr").run()
+    at.text_input(key="sweep.values0").input("0.001, 0.003").run()
+    assert at.button(key="sweep.queue").label == "Queue 2 runs"
+    at.button(key="sweep.queue").click().run()
+    assert not at.exception
+    runs = RunStore(home).list_runs()
+    assert sorted(r.name for r in runs) == ["lr=0.001", "lr=0.003"]
+    assert all(r.status == "queued" for r in runs) and len({r.sweep for r in runs}) == 1
+    assert started
+    assert "Queued, number 1 in line" in texts(at)
+
+
+def test_sweep_with_a_bad_value_says_so(home):
+    at = choose_preset(app(), "tiny")
+    at.selectbox(key="sweep.setting0").set_value("batch_size").run()
+    at.text_input(key="sweep.values0").input("64, big").run()
+    assert "'big' is not a number" in texts(at)
+    assert at.button(key="sweep.queue").disabled
+
+
+@pytest.mark.slow
+def test_train_tiny_in_a_real_worker_and_see_the_result(home):
+    at = choose_preset(app(), "tiny")
+    widget(at, "button", "Train").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    store = RunStore(home)
+    try:
+        (run,) = store.list_runs()
+        assert run.config.train.train_size == 4000
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            run = store.get_run(run.id)
+            if not run.active:
+                break
+            time.sleep(1)
+        assert run.status == "finished", (run.status, run.message, (home / "worker.log").read_text()[-2000:])
+    finally:
+        kill_workers(store)
+    at.run()
+    assert not at.exception
+    line = " ".join(s.value for s in at.success)
+    assert "loss " in line and "test acc" in line and "examples/sec on cpu" in line
+    assert at.get("plotly_chart")
+    final = run.final
+    assert 0.0 <= final["test_acc"] <= 1.0
+    assert json.loads(json.dumps(final))  # what the page shows came from the store
