@@ -1,4 +1,4 @@
-"""``python -m nin_core``: shapes, train, predict, runs (and ``work``, the dashboard's background trainer).
+"""``python -m nin_core``: shapes, train, predict, runs, bench (and ``work``, the dashboard's background trainer).
 
 Bad input of any kind gets one line on stderr and exit status 2, never a traceback.
 """
@@ -14,6 +14,8 @@ from pathlib import Path
 from .config import PRESETS, ConfigError, RunConfig, preset
 
 EXIT_BAD_INPUT = 2
+# Image files larger than this are refused unread: a 40-megapixel RGB BMP (120 MB) still fits.
+MAX_IMAGE_FILE_BYTES = 128 << 20
 
 
 class UsageError(Exception):
@@ -99,12 +101,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result is None or result.train_loss is None:
         print(f"run {run_id} {run.status}: {run.message}", file=sys.stderr)
         return 1
-    print(result.summary())
+    print(_summary(result))
     if result.status != "finished":
         print(f"run {run_id} {result.status}: {result.message}" + (f"\nhint: {result.hint}" if result.hint else ""),
               file=sys.stderr)
         return 1
     return 0
+
+
+def _summary(result) -> str:
+    """The seed's two closing lines; a run that ended before its first evaluation (diverged, stalled or stopped in
+    epoch 1) has no test accuracy yet, and maybe no speed: it gets what it has."""
+    if None not in (result.train_loss, result.train_acc, result.test_acc, result.examples_per_sec):
+        return result.summary()
+    parts = [f"{label} {value:.3f}" for label, value in (("loss", result.train_loss), ("train acc", result.train_acc),
+                                                         ("test acc", result.test_acc)) if value is not None]
+    speed = (f"\n{result.examples_per_sec:.1f} examples/sec on {result.device}"
+             if result.examples_per_sec is not None else "")
+    return ", ".join(parts) + speed
+
+
+def _read_image_file(path: Path) -> bytes:
+    """The file's bytes, at most MAX_IMAGE_FILE_BYTES of them (a device such as /dev/zero never ends)."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_IMAGE_FILE_BYTES + 1)
+    if len(data) > MAX_IMAGE_FILE_BYTES:
+        raise UsageError(f"{path} is larger than {MAX_IMAGE_FILE_BYTES >> 20} MB: not an image this program reads")
+    return data
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -127,10 +150,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     out, failed = [], 0
     for path in args.images:
         try:
-            [p] = predictor.predict_files([(str(path), path.read_bytes())], top_k=args.top_k)
+            [p] = predictor.predict_files([(str(path), _read_image_file(path))], top_k=args.top_k)
             error = p.error
         except OSError as e:
             error = f"cannot read {path}: {e.strerror}"
+        except UsageError as e:
+            error = str(e)
         failed += error is not None
         out.append({"image": str(path), "error": error} if error else
                    {"image": str(path), "inverted": p.inverted,
@@ -163,6 +188,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
         metrics = (f"loss {f['train_loss']:.3f}, train acc {f['train_acc']:.3f}, test acc {f.get('test_acc', 0):.3f}"
                    if "train_loss" in f else "")
         print(f"{r.id:>4}  {r.status:<11}  {r.name:<24}  {metrics}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench, to_text
+    from .config import FASHION_MNIST_TRAIN
+
+    if not 1 <= args.images <= FASHION_MNIST_TRAIN:
+        raise UsageError(f"--images must be between 1 and {FASHION_MNIST_TRAIN}, got {args.images}")
+    config = _load_config(args, {"resize": args.resize})
+    report = run_bench(config, args.images, args.device, args.compile)
+    print(json.dumps(report, indent=2) if args.format == "json" else to_text(report))
     return 0
 
 
@@ -214,6 +251,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", help="list the recorded runs")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("bench", help="time the seed's training pipeline against nin_core's, and inference")
+    _config_args(p)
+    p.add_argument("--images", type=int, default=512, help="training images each pipeline trains on (default 512)")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction,
+                   help="also time torch.compile against eager (default: on CUDA only)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("work", help="train queued runs one after another (the dashboard starts this)")
     p.set_defaults(func=cmd_work)

@@ -93,9 +93,16 @@ def run_training(store: RunStore, run_id: int, *, on_progress: Callable[[Progres
         store.mark_running(run_id, str(device))
         heartbeat = _Heartbeat(store, run_id)
         heartbeat.start()
+        checkpoint = store.run_dir(run_id) / CHECKPOINT_NAME
+        saved = {"recorded": False}
 
         def report(progress: Progress, points: list[MetricPoint]) -> None:
             store.record(run_id, progress.__dict__ | {"fraction": progress.fraction}, points)
+            # An epoch's test point comes right after its checkpoint was saved: record it now, so a run killed
+            # later (interrupted) still names the checkpoint it kept.
+            if not saved["recorded"] and any(p.test_acc is not None for p in points) and checkpoint.exists():
+                store.set_checkpoint(run_id, checkpoint)
+                saved["recorded"] = True
             if on_progress:
                 on_progress(progress)
 
@@ -115,7 +122,6 @@ def run_training(store: RunStore, run_id: int, *, on_progress: Callable[[Progres
             return None
         finally:
             heartbeat.done.set()
-        checkpoint = store.run_dir(run_id) / CHECKPOINT_NAME
         if checkpoint.exists():
             store.set_checkpoint(run_id, checkpoint)
         store.finish(run_id, result.status, final=result.final(), message=result.message, hint=result.hint)

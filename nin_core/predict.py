@@ -20,6 +20,11 @@ from .config import RunConfig
 # Refused before any pixel is decoded: a 40 MP greyscale image is already 40 MB, and a few hundred bytes of PNG
 # can claim gigapixels.
 MAX_PIXELS = 40_000_000
+# The formats an upload may be: common raster formats only. Others PIL knows are refused unread; EPS above all,
+# which PIL renders by running Ghostscript on the file.
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "DIB", "WEBP", "TIFF", "AVIF", "ICO", "PPM", "TGA")
+# Wide (16/32-bit) and transparent images are converted in bands of this many pixels, so memory stays bounded.
+BAND_PIXELS = 1 << 20
 
 
 class ImageError(ValueError):
@@ -43,7 +48,7 @@ def load_image(data: bytes, name: str = "image", *, size_hint: int | None = None
         with warnings.catch_warnings():
             # PIL only warns between its own limit and twice it; make that a refusal too.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(data), formats=FORMATS)
         width, height = img.size
         if width * height > MAX_PIXELS:
             raise ImageError(f"{name} is {width}×{height} pixels: images over {MAX_PIXELS // 1_000_000} "
@@ -79,25 +84,44 @@ def to_gray(img: Image.Image) -> Image.Image:
         return img.convert("RGB").convert("L")
 
 
+def _bands(img: Image.Image):
+    """The image in horizontal bands of about BAND_PIXELS pixels: (first row, band as its own small image)."""
+    rows = max(1, BAND_PIXELS // max(1, img.width))
+    for y in range(0, img.height, rows):
+        yield y, img.crop((0, y, img.width, min(img.height, y + rows)))
+
+
 def _scale_wide(img: Image.Image) -> Image.Image:
-    """16/32-bit and float images to 0..255: 'I;16' spans 0..65535; 'I' and 'F' hold 8- or 16-bit data or other."""
-    a = np.asarray(img, dtype=np.float32)
+    """16/32-bit and float images to 0..255: 'I;16' spans 0..65535; 'I' and 'F' hold 8- or 16-bit data or other.
+    Converted a band at a time: a whole-image float copy of a 40 MP picture would take hundreds of MB."""
     if img.mode.startswith("I;16"):
         top = 65535.0
     else:
-        peak = float(a.max()) if a.size else 0.0
+        peaks = [np.asarray(band, dtype=np.float32).max() for _, band in _bands(img) if band.width * band.height]
+        peak = float(np.max(peaks)) if peaks else 0.0
         top = 255.0 if peak <= 255 else 65535.0 if peak <= 65535 else peak
-    return Image.fromarray((np.clip(a, 0, top) * (255.0 / top) + 0.5).astype(np.uint8), "L")
+    out = np.empty((img.height, img.width), dtype=np.uint8)
+    for y, band in _bands(img):
+        a = np.asarray(band, dtype=np.float32)
+        out[y:y + a.shape[0]] = (np.clip(a, 0, top) * (255.0 / top) + 0.5).astype(np.uint8)
+    return Image.fromarray(out, "L")
 
 
 def _flatten_alpha(img: Image.Image) -> Image.Image:
     """Transparent pixels become background: the shade that contrasts with the opaque item, so a light item on a
-    transparent background lands on black and a dark one on white (which the automatic inversion then flips)."""
-    rgba = img if img.mode in ("LA", "RGBA") else img.convert("RGBA")
-    gray, alpha = rgba.convert("L"), rgba.getchannel("A")
-    weights = np.asarray(alpha, dtype=np.float32)
-    total = float(weights.sum())
-    item = float((np.asarray(gray, dtype=np.float32) * weights).sum()) / total if total else 0.0
+    transparent background lands on black and a dark one on white (which the automatic inversion then flips).
+    Done a band at a time, so a large transparent picture never holds a full RGBA or float copy besides itself."""
+    gray, alpha = Image.new("L", img.size), Image.new("L", img.size)
+    weighted = total = 0
+    for y, band in _bands(img):
+        rgba = band if band.mode in ("LA", "RGBA") else band.convert("RGBA")
+        g, a = rgba.convert("L"), rgba.getchannel("A")
+        weights = np.asarray(a, dtype=np.int64)
+        total += int(weights.sum())
+        weighted += int((np.asarray(g, dtype=np.int64) * weights).sum())
+        gray.paste(g, (0, y))
+        alpha.paste(a, (0, y))
+    item = weighted / total if total else 0.0
     background = Image.new("L", img.size, 0 if item > 127.5 else 255)
     return Image.composite(gray, background, alpha)
 

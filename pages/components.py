@@ -149,8 +149,15 @@ class SettingsForm:
 
     def number(self, name: str, label: str, *, optional: bool = False, **kw: Any) -> Any:
         start = self._start(name)
+        if isinstance(kw.get("min_value"), float) and isinstance(start, int):
+            start = float(start)
         if isinstance(start, float) and "format" not in kw:
             kw["format"] = "%g"
+        # A value from a link or a file may lie outside the field's range: show it, and let validation explain.
+        if start is not None and kw.get("min_value") is not None and start < kw["min_value"]:
+            kw["min_value"] = None
+        if start is not None and kw.get("max_value") is not None and start > kw["max_value"]:
+            kw["max_value"] = None
         self.values[name] = st.number_input(label, value=start, key=self.key(name), **kw)
         if not optional and self.values[name] is None:
             self.values[name] = start

@@ -43,6 +43,11 @@ def test_the_tiny_config_takes_seconds_to_minutes_on_this_cpu(cpu_rate):
     assert not e.hours and e.seconds < 600 and e.warning is None
 
 
+def test_a_long_run_of_a_small_network_gets_other_advice():
+    e = estimate_run(CPU.with_overrides(epochs=200), Throughput("CPU (2 threads)", 1e10, 0.01, 0.0))
+    assert e.hours and "cpu** preset" not in e.warning and "Fewer epochs" in e.warning
+
+
 def test_the_estimate_scales_with_epochs_and_images():
     one = estimate_run(CPU.with_overrides(epochs=1), RATE)
     two = estimate_run(CPU.with_overrides(epochs=2), RATE)

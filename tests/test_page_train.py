@@ -3,7 +3,6 @@ the configuration in the link, queues sweeps, and a run launched from it trains 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -40,7 +39,7 @@ def texts(at: AppTest) -> str:
     parts = []
     for kind in ("markdown", "caption", "error", "warning", "info", "success"):
         parts += [str(e.value) for e in getattr(at, kind)]
-    return "\n".join(parts)
+    return "\n".join(parts).replace("\\", "")  # Markdown escapes out
 
 
 def choose_preset(at: AppTest, name: str) -> AppTest:
@@ -68,7 +67,16 @@ def test_page_renders_presets_settings_summary_and_estimate(home):
     assert widget(at, "metric", "Output").value == "1×10"
     assert not widget(at, "button", "Train").disabled
     assert at.query_params["preset"] in ("seed", "cpu")
-    assert len(at.get("arrow_data_frame")) + len(at.get("data_editor")) >= 1 or at.dataframe
+    (blocks,) = at.data_editor  # the blocks table, a row per NiN block
+    assert list(blocks.value.columns) == ["out_channels", "kernel_size", "stride", "padding"]
+    assert len(blocks.value) == 4
+    for label in ("Pool kernel", "Pool stride", "Dropout", "Input channels", "Classes", "Resize (px)",
+                  "Learning rate", "Epochs", "Batch size", "Momentum", "Weight decay", "Random seed",
+                  "Training images", "Test images"):
+        widget(at, "number_input", label)
+    for label in ("Optimizer", "Initialisation", "Precision", "Device"):
+        widget(at, "selectbox", label)
+    assert widget(at, "selectbox", "Device").value == "auto"  # auto picks the GPU when there is one
 
 
 def test_seed_on_cpu_warns_of_hours(home, monkeypatch):
@@ -107,6 +115,18 @@ def test_link_sets_the_configuration_and_bad_params_are_reported(home):
     assert widget(at, "number_input", "Epochs").value == 2  # the unreadable one is left at the preset's
     assert any("`epochs` was not used" in w.value for w in at.warning)
     assert at.query_params == {"preset": "tiny", "lr": "0.01"}
+
+
+def test_a_link_with_values_out_of_range_shows_them_with_their_problems(home):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"preset": "cpu", "epochs": "0", "lr": "500", "dropout": "1.5", "device": "cuda:7"})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert widget(at, "number_input", "Epochs").value == 0
+    shown = texts(at)
+    assert "must be between 1 and 1000, got 0" in shown and "must be in (0, 100], got 500" in shown
+    assert "must be in [0, 1), got 1.5" in shown and "cuda:7 was asked for" in shown
+    assert widget(at, "button", "Train").disabled
 
 
 def test_uploaded_json_loads_and_a_bad_one_changes_nothing(home):
@@ -160,7 +180,7 @@ def test_train_tiny_in_a_real_worker_and_see_the_result(home):
     try:
         (run,) = store.list_runs()
         assert run.config.train.train_size == 4000
-        deadline = time.time() + 90
+        deadline = time.time() + 120  # the tiny run takes ~20 s; more when the 2 cores are shared
         while time.time() < deadline:
             run = store.get_run(run.id)
             if not run.active:
@@ -174,6 +194,4 @@ def test_train_tiny_in_a_real_worker_and_see_the_result(home):
     line = " ".join(s.value for s in at.success)
     assert "loss " in line and "test acc" in line and "examples/sec on cpu" in line
     assert at.get("plotly_chart")
-    final = run.final
-    assert 0.0 <= final["test_acc"] <= 1.0
-    assert json.loads(json.dumps(final))  # what the page shows came from the store
+    assert f"test acc {run.final['test_acc']:.3f}" in line  # what the page shows is the store's final metrics

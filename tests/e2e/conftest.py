@@ -1,0 +1,229 @@
+"""The real app in a real browser: one `streamlit run app.py` for the whole session (its own free port, its own
+temporary NIN_HOME), Debian's Chromium driven by Playwright, and helpers for Streamlit's DOM.
+
+Chromium missing (or Playwright not installed) fails these tests with a message saying how to get it:
+`make test` installs both. Set NIN_SKIP_BROWSER=1 to skip them on purpose.
+Screenshots go to docs/screenshots/ (NIN_SCREENSHOT_DIR moves them)."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+try:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=30_000)  # Streamlit reruns are asynchronous and CI machines are slow
+except ImportError:  # the browser fixture says so
+    expect = None
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _suite_conftest():
+    """tests/conftest.py, for ``stop_recorded_processes`` (it stops the workers a NIN_HOME recorded, by pid)."""
+    spec = importlib.util.spec_from_file_location("nin_suite_conftest", ROOT / "tests" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+stop_recorded_processes = _suite_conftest().stop_recorded_processes
+
+CHROMIUM = os.environ.get("NIN_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+VIEWPORT = {"width": 1400, "height": 900}
+SHOTS = Path(os.environ.get("NIN_SCREENSHOT_DIR") or ROOT / "docs" / "screenshots")
+MAX_SHOT_BYTES = 400_000
+LONG = 120_000  # ms: what a page may take on a shared 2-core CI machine while a run trains beside it
+
+
+def _skip_or_fail(message: str) -> None:
+    if os.environ.get("NIN_SKIP_BROWSER") == "1":
+        pytest.skip(f"NIN_SKIP_BROWSER=1: {message}")
+    pytest.fail(message + " (`make test` installs it; set NIN_SKIP_BROWSER=1 to skip the browser tests)",
+                pytrace=False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    home: Path
+    log: Path
+    proc: subprocess.Popen
+
+    def log_tail(self, n: int = 3000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Server:
+    """`streamlit run app.py` on a free port with a fresh NIN_HOME; stopped (with any worker it started) at the end."""
+    if os.environ.get("NIN_SKIP_BROWSER") == "1":
+        pytest.skip("NIN_SKIP_BROWSER=1")
+    base = tmp_path_factory.mktemp("e2e")
+    home, log = base / "nin-home", base / "streamlit.log"
+    port = free_port()
+    env = os.environ | {"NIN_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
+             "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+    srv = Server(f"http://127.0.0.1:{port}", home, log, proc)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with {proc.returncode}:\n{srv.log_tail()}", pytrace=False)
+            try:
+                with urllib.request.urlopen(f"{srv.url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not answer on {srv.url} within 90 s:\n{srv.log_tail()}", pytrace=False)
+            time.sleep(0.3)
+        yield srv
+    finally:
+        stop_recorded_processes(home)  # the training worker the app started, by the pid it recorded
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # its own session: the group is the server's pid
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).is_file() and not shutil.which(CHROMIUM):
+        _skip_or_fail(f"Chromium is missing: the browser tests need it at {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _skip_or_fail("Playwright for Python is not installed (it is in requirements.txt)")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh tab (its own Streamlit session) on the app's first page; JavaScript errors in it fail the test."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(LONG)
+    tab = context.new_page()
+    js_errors: list[str] = []
+    tab.on("pageerror", lambda e: js_errors.append(str(e)))
+    yield tab
+    context.close()
+    assert not js_errors, f"JavaScript errors in the page: {js_errors}"
+
+
+# --- helpers for Streamlit's DOM ------------------------------------------------------------------------
+
+def wait_idle(page, timeout: float = LONG) -> None:
+    """Until the script has finished its run."""
+    expect(page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]')).to_have_count(
+        1, timeout=timeout)
+
+
+def open_app(page, server: Server, path: str = "") -> None:
+    page.goto(f"{server.url}/{path}")
+    page.get_by_test_id("stSidebarNav").wait_for()
+    wait_idle(page)
+
+
+def go_to(page, title: str) -> None:
+    """Switch page as a person does: the sidebar's link (same session, no reload)."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=re.compile(re.escape(title))).click()
+    page.get_by_test_id("stHeading").filter(has_text=title.split(" &")[0]).first.wait_for()
+
+
+def assert_no_errors(page) -> None:
+    """No exception box and no error alert anywhere on the page."""
+    exceptions = page.get_by_test_id("stException")
+    errors = page.get_by_test_id("stAlertContentError")
+    assert exceptions.count() == 0, exceptions.all_inner_texts()
+    assert errors.count() == 0, errors.all_inner_texts()
+
+
+def number_input(page, label: str):
+    """The number field labelled ``label``, once the rerun that may still show its old copy is over."""
+    field = page.get_by_role("spinbutton", name=label, exact=True)
+    expect(field).to_have_count(1)
+    return field
+
+
+def set_number(page, label: str, value: int | float) -> None:
+    field = number_input(page, label)
+    field.fill(str(value))
+    field.press("Enter")
+    wait_idle(page)
+
+
+def plotly_points(chart) -> list[int]:
+    """The number of points in each trace of a plotly chart (its figure is on the .js-plotly-plot element)."""
+    return chart.locator(".js-plotly-plot").first.evaluate(
+        "gd => (gd.data || []).map(t => (t.x || []).length)")
+
+
+def screenshot(page, name: str, max_height: int = 3000) -> Path:
+    """A full-page PNG: Streamlit scrolls inside its own container, so the viewport is stretched to the content
+    for the shot, then put back. Colours are reduced if the file would be over MAX_SHOT_BYTES."""
+    content = """() => {
+        const main = document.querySelector('[data-testid="stMain"]');
+        const inner = document.querySelector('[data-testid="stMainBlockContainer"]');
+        const bottom = inner ? inner.getBoundingClientRect().bottom + (main ? main.scrollTop : 0) : 0;
+        return Math.ceil(Math.max(bottom + 24, main ? main.scrollHeight : 0));
+    }"""
+    try:
+        for _ in range(3):  # the layout settles at the new size (charts re-lay out), then measure again
+            height = int(min(max(page.evaluate(content), VIEWPORT["height"]), max_height))
+            if height == page.viewport_size["height"]:
+                break
+            page.set_viewport_size({"width": VIEWPORT["width"], "height": height})
+            page.wait_for_timeout(700)
+        png = page.screenshot(full_page=True, animations="disabled", caret="hide")
+    finally:
+        page.set_viewport_size(VIEWPORT)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    if len(png) > MAX_SHOT_BYTES:
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=128).save(buf, "PNG", optimize=True)
+        png = buf.getvalue()
+    path.write_bytes(png)
+    assert len(png) < MAX_SHOT_BYTES, f"{path} is {len(png):,} bytes"
+    return path

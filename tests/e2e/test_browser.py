@@ -1,0 +1,295 @@
+"""What a person does with the dashboard, in headless Chromium against the real app (`streamlit run app.py`):
+every page opens cleanly; a tiny run trains live to its final metrics; a run is still followed after visiting
+another page; a run can be stopped; Predict works on real test images and survives a broken file; Runs lists
+and overlays runs. The screenshots in docs/screenshots/ are taken here."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import (LONG, ROOT, assert_no_errors, expect, go_to, number_input, open_app, plotly_points, screenshot,
+                      set_number, wait_idle)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PAGES = {"": "Network in Network playground", "shapes": "Shapes", "predict": "Predict", "runs": "Runs"}
+
+
+def test_every_page_opens_without_an_error(page, server):
+    for path, heading in PAGES.items():
+        open_app(page, server, path)
+        expect(page.get_by_test_id("stHeading").filter(has_text=heading).first).to_be_visible()
+        assert_no_errors(page)
+        if path == "shapes":  # the cpu preset's layers, with where the cost goes
+            expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+            page.get_by_test_id("stPlotlyChart").locator(".js-plotly-plot").wait_for()
+            screenshot(page, "shapes")
+    # and by the sidebar, as a person moves between them in one session
+    for title in ("Shapes", "Predict", "Runs", "Playground & training"):
+        go_to(page, title)
+        wait_idle(page)
+        assert_no_errors(page)
+
+
+def choose_tiny(page, server, *, train_size: int, test_size: int, epochs: int) -> None:
+    open_app(page, server)
+    page.get_by_test_id("stRadio").get_by_text("tiny", exact=True).click()
+    expect(page).to_have_url(re.compile(r"preset=tiny"))
+    expect(number_input(page, "Epochs")).to_have_value("2")
+    set_number(page, "Training images", train_size)
+    set_number(page, "Test images", test_size)
+    set_number(page, "Epochs", epochs)
+    expect(page).to_have_url(re.compile(rf"train_size={train_size}\b"))
+    expect(page).to_have_url(re.compile(rf"epochs={epochs}\b" if epochs != 2 else r"preset=tiny"))
+
+
+# --- the training page ----------------------------------------------------------------------------------
+
+def panel_header(page):
+    """The live run's header line: ``name · run N · status · device``."""
+    return page.get_by_test_id("stMarkdownContainer").filter(has_text=re.compile(r"· run \d+ ·")).first
+
+
+def shown_run_id(page) -> int:
+    return int(re.search(r"· run (\d+) ·", panel_header(page).inner_text()).group(1))
+
+
+def whole_run_percent(page) -> int | None:
+    """The "Whole run" progress bar's value (None while it is not shown)."""
+    bar = page.get_by_test_id("stProgress").filter(has_text="Whole run").locator('[role="progressbar"]')
+    if not bar.count():
+        return None
+    value = bar.first.get_attribute("aria-valuenow", timeout=5_000)
+    return int(float(value)) if value is not None else None
+
+
+def curves(page):
+    return page.get_by_test_id("stPlotlyChart").last
+
+
+def trace_points(chart) -> dict[str, int]:
+    """Each trace's name and how many points it has (the figure is on plotly's .js-plotly-plot element)."""
+    return dict(chart.locator(".js-plotly-plot").first.evaluate(
+        "gd => (gd.data || []).map(t => [t.name, (t.x || []).length])"))
+
+
+def start_run(page) -> int:
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(panel_header(page)).to_contain_text("running", timeout=LONG)
+    return shown_run_id(page)
+
+
+def wait_until_percent_above(page, floor: int, timeout_s: float = 120) -> int:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = whole_run_percent(page)
+        if value is not None and value > floor:
+            return value
+        page.wait_for_timeout(500)
+    raise AssertionError(f"the Whole run bar stayed at or below {floor}% for {timeout_s:.0f} s")
+
+
+def end_run(server, run_id: int, timeout_s: float = 60) -> None:
+    """Leave no run training for the next test: ask it to stop (as the Stop button does) and wait till it ends."""
+    from nin_core.store import RunStore
+
+    store = RunStore(server.home)
+    if store.get_run(run_id).active:
+        store.request_stop(run_id)
+    deadline = time.monotonic() + timeout_s
+    while store.get_run(run_id).active and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not store.get_run(run_id).active, f"run {run_id} did not end within {timeout_s:.0f} s of a stop request"
+
+
+def test_train_a_tiny_run_and_watch_it_live(page, server):
+    choose_tiny(page, server, train_size=1000, test_size=500, epochs=2)
+    assert_no_errors(page)
+    run_id = start_run(page)
+    percents, live_points, shot = set(), {}, False
+    success = page.get_by_test_id("stAlertContentSuccess").filter(has_text="loss")
+    deadline = time.monotonic() + 240
+    while not success.count():
+        assert time.monotonic() < deadline, f"run {run_id} did not finish within 240 s; saw {sorted(percents)}%"
+        assert_no_errors(page)
+        value = whole_run_percent(page)
+        if value is not None:
+            percents.add(value)
+        header = panel_header(page).inner_text()
+        if "running" in header and page.get_by_test_id("stPlotlyChart").count():
+            live_points = trace_points(curves(page))
+            if not shot and live_points.get("train loss", 0) >= 3:
+                screenshot(page, "train")  # the live curves, mid-run
+                shot = True
+        page.wait_for_timeout(400)
+    assert len({p for p in percents if p < 100}) >= 2, f"the progress bars did not advance: {sorted(percents)}"
+    assert live_points.get("train loss", 0) > 0, "no curve points while the run was training"
+    assert shot, "the run finished before its curves had three points to show"
+    # the finished run: its final metrics in the seed's words, its badge, its curves with every epoch
+    expect(success).to_contain_text(re.compile(r"loss \d+\.\d{3}, train acc \d\.\d{3}, test acc \d\.\d{3}"))
+    expect(success).to_contain_text("examples/sec on cpu")
+    expect(panel_header(page)).to_contain_text("finished")
+    assert shown_run_id(page) == run_id
+    assert whole_run_percent(page) == 100
+    expect(page.get_by_role("button", name="Stop", exact=True)).to_have_count(0)
+    chart = curves(page)
+    # plotly may update its figure a moment after the alert appears
+    deadline = time.monotonic() + 30
+    while trace_points(chart).get("test acc") != 2 and time.monotonic() < deadline:
+        page.wait_for_timeout(300)
+    points = trace_points(chart)
+    assert set(points) == {"train loss", "train acc", "test acc"}, points
+    assert points["test acc"] == 2 and points["train loss"] >= 4 and points["train acc"] >= 4, points
+    assert_no_errors(page)
+
+
+def test_a_run_is_still_followed_after_visiting_another_page(page, server):
+    choose_tiny(page, server, train_size=1000, test_size=500, epochs=20)
+    run_id = start_run(page)
+    try:
+        before = wait_until_percent_above(page, 0)
+        go_to(page, "Shapes")
+        expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+        assert_no_errors(page)
+        page.wait_for_timeout(1500)  # the run goes on meanwhile
+        go_to(page, "Playground & training")
+        expect(panel_header(page)).to_contain_text(f"· run {run_id} ·")
+        expect(panel_header(page)).to_contain_text("running")
+        wait_until_percent_above(page, before)  # and it is followed live, not a frozen picture
+        expect(page.get_by_role("button", name="Stop", exact=True)).to_be_visible()
+        assert_no_errors(page)
+    finally:
+        end_run(server, run_id)
+
+
+def test_stop_a_run(page, server):
+    from nin_core.store import RunStore
+
+    choose_tiny(page, server, train_size=1000, test_size=500, epochs=20)
+    run_id = start_run(page)
+    try:
+        wait_until_percent_above(page, 0)
+        page.get_by_role("button", name="Stop", exact=True).click()
+        expect(panel_header(page)).to_contain_text("stopped", timeout=LONG)
+        expect(page.get_by_test_id("stAlertContentWarning").filter(has_text="Stopped")).to_be_visible()
+        expect(page.get_by_role("button", name="Stop", exact=True)).to_have_count(0)
+        assert shown_run_id(page) == run_id
+        run = RunStore(server.home).get_run(run_id)
+        assert run.status == "stopped" and not run.active
+        stopped_at = whole_run_percent(page)
+        assert stopped_at is not None and stopped_at < 100
+        page.wait_for_timeout(2500)  # nothing goes on training
+        assert whole_run_percent(page) == stopped_at
+        assert_no_errors(page)
+    finally:
+        end_run(server, run_id)
+
+
+# --- Predict and Runs -----------------------------------------------------------------------------------
+
+def ensure_runs(server, n: int) -> list:
+    """At least one finished run, and ``n`` runs with curves in all, in the app's store: the ones the tests
+    above trained through the browser, else trained here with the command line (so each test stands alone)."""
+    from nin_core.store import RunStore
+
+    store = RunStore(server.home)
+
+    def have():
+        runs = [r for r in store.list_runs() if not r.active and store.metrics(r.id)]
+        return runs, [r for r in runs if r.status == "finished"]
+
+    runs, finished = have()
+    while not finished or len(runs) < n:
+        subprocess.run([sys.executable, "-m", "nin_core", "train", "--preset", "tiny", "--train-size", "1000",
+                        "--test-size", "500", "--epochs", "1", "--quiet", "--name", f"tiny cli {len(runs) + 1}"],
+                       cwd=ROOT, env={**os.environ, "NIN_HOME": str(server.home)}, check=True,
+                       timeout=600, capture_output=True)
+        runs, finished = have()
+    return finished
+
+
+def test_predict_real_test_images_and_survive_a_broken_file(page, server, tmp_path):
+    from nin_core.charts import png_bytes
+    from nin_core.data import CLASS_NAMES, sample_test_images
+
+    finished = ensure_runs(server, 1)
+    files = []
+    for i, (image, label) in enumerate(sample_test_images(3, seed=11)):
+        path = tmp_path / f"test{i + 1}-{CLASS_NAMES[label].replace('/', '-').replace(' ', '-').lower()}.png"
+        path.write_bytes(png_bytes(image.numpy()))
+        files.append(path)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"this is not a picture")
+
+    open_app(page, server, "predict")
+    model = page.get_by_test_id("stSelectbox").filter(has_text="Model")
+    expect(model).to_contain_text(f"#{finished[0].id} ")
+    uploader = page.get_by_test_id("stFileUploaderDropzoneInput")
+    results = page.get_by_test_id("stMarkdownContainer").filter(has_text=re.compile(r"\.png → "))
+    uploader.set_input_files(files[:2])
+    expect(results).to_have_count(2, timeout=LONG)
+    for path in files[:2]:
+        expect(results.filter(has_text=path.name)).to_contain_text(
+            re.compile(rf"{re.escape(path.name)} → ({'|'.join(map(re.escape, CLASS_NAMES))}) \(\d+%\)"))
+    expect(page.get_by_test_id("stPlotlyChart")).to_have_count(2)
+    for chart in page.get_by_test_id("stPlotlyChart").all():
+        (bars,) = chart.locator(".js-plotly-plot").first.evaluate("gd => gd.data.map(t => (t.y || t.x).length)")
+        assert bars == 3  # the top 3 classes
+    expect(page.get_by_test_id("stImageCaption").filter(has_text="class map of")).to_have_count(2)
+    expect(page.get_by_test_id("stImageCaption").filter(has_text="as the model sees it")).to_have_count(2)
+    page.locator('[data-testid="stImage"] img').last.wait_for()
+    assert_no_errors(page)
+    screenshot(page, "predict")
+
+    uploader.set_input_files([broken])  # a broken file: a message, and the page goes on
+    warning = page.get_by_test_id("stAlertContentWarning").filter(has_text="broken.png")
+    expect(warning).to_be_visible(timeout=LONG)
+    expect(results).to_have_count(2)
+    uploader.set_input_files([files[2]])  # the next file is predicted as before
+    expect(results).to_have_count(3, timeout=LONG)
+    expect(results.filter(has_text=files[2].name)).to_be_visible()
+    expect(warning).to_be_visible()
+    expect(page.get_by_test_id("stImageCaption").filter(has_text="class map of")).to_have_count(3)
+    assert_no_errors(page)
+
+
+def test_runs_lists_the_finished_run_and_overlays_two(page, server):
+    finished = ensure_runs(server, 2)
+    from nin_core.store import RunStore
+
+    runs = [r for r in RunStore(server.home).list_runs() if not r.active]
+    first = finished[0]
+    other = next(r for r in runs if r.id != first.id and RunStore(server.home).metrics(r.id))
+    labels = [f"#{first.id} {first.name}", f"#{other.id} {other.name}"]
+
+    open_app(page, server, "runs")
+    table = page.get_by_test_id("stDataFrame").first
+    expect(table).to_be_visible()
+    table_text = " ".join(table.locator('[role="gridcell"], td').all_inner_texts())
+    assert first.name in table_text and "finished" in table_text, table_text[:500]
+
+    picker = page.get_by_test_id("stMultiSelect").filter(has_text="Runs to compare")
+    clear = picker.get_by_role("button", name="Clear all")
+    if clear.count():
+        clear.click()
+    wait_idle(page)
+    for label in labels:
+        picker.locator("input").first.click()
+        page.get_by_role("option", name=label, exact=True).click()
+        page.keyboard.press("Escape")
+        wait_idle(page)
+    chart = page.get_by_test_id("stPlotlyChart").first
+    expected = {f"{label}: {curve}" for label in labels for curve in ("train loss", "train acc", "test acc")}
+    deadline = time.monotonic() + 30
+    while set(trace_points(chart)) != expected and time.monotonic() < deadline:
+        page.wait_for_timeout(300)
+    points = trace_points(chart)
+    assert set(points) == expected, points
+    assert all(n > 0 for n in points.values()), points
+    assert_no_errors(page)
+    screenshot(page, "runs")
