@@ -25,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -174,19 +176,49 @@ def make_step(config: RunConfig, device: torch.device, memory_format: torch.memo
     return step
 
 
+def interleaved(timers: dict[str, Callable[[], float]], repeats: int, summary=min) -> dict[str, float]:
+    """Each timer's seconds, summarised over ``repeats`` rounds in which the timers take turns, after a warm-up
+    call each (kernels chosen, memory allocated): a neighbour's load falls on all of them alike."""
+    for timer in timers.values():
+        timer()
+    times: dict[str, list[float]] = {name: [] for name in timers}
+    for _ in range(repeats):
+        for name, timer in timers.items():
+            times[name].append(timer())
+    return {name: summary(seconds) for name, seconds in times.items()}
+
+
 def bare_step_rates(config: RunConfig, device: torch.device, steps: int) -> dict[str, float]:
-    """Images/s of each layout and precision. The variants take turns step by step and each keeps its fastest
-    step, so a neighbour's load falls on all of them alike."""
+    """Images/s of a training step in each layout and precision, from each one's fastest step."""
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # as the Trainer runs
-    stepper = {name: make_step(config, device, fmt, dtype) for name, (fmt, dtype) in step_variants(device).items()}
-    for step in stepper.values():  # warm-up: kernels chosen, memory allocated
-        step()
-    best = dict.fromkeys(stepper, math.inf)
-    for _ in range(steps):
-        for name, step in stepper.items():
-            best[name] = min(best[name], step())
-    return {name: config.train.batch_size / seconds for name, seconds in best.items()}
+    timers = {name: make_step(config, device, fmt, dtype) for name, (fmt, dtype) in step_variants(device).items()}
+    return {name: config.train.batch_size / seconds for name, seconds in interleaved(timers, steps).items()}
+
+
+def make_forward(config: RunConfig, device: torch.device, memory_format: torch.memory_format,
+                 dtype: torch.dtype | None):
+    """The forward pass alone (logits and class maps) on one image, as the Predictor runs it."""
+    arch = config.arch
+    model = build_model(arch, config.train.init).to(device, memory_format=memory_format).eval()
+    x = torch.rand(1, arch.in_channels, arch.resize, arch.resize).to(device).contiguous(memory_format=memory_format)
+
+    def forward() -> float:
+        started = time.perf_counter()
+        with torch.inference_mode(), torch.autocast(device.type, dtype=dtype or torch.float32,
+                                                    enabled=dtype is not None):
+            model.forward_with_maps(x)
+        _sync(device)
+        return time.perf_counter() - started
+
+    return forward
+
+
+def forward_ms(config: RunConfig, device: torch.device, repeats: int = INFERENCE_REPEATS) -> dict[str, float]:
+    """Median milliseconds of one image's forward pass per layout and precision: how much of an upload's time
+    is the network, and what another layout or precision would make of it."""
+    timers = {name: make_forward(config, device, fmt, dtype) for name, (fmt, dtype) in step_variants(device).items()}
+    return {name: 1000 * seconds for name, seconds in interleaved(timers, repeats, statistics.median).items()}
 
 
 def compile_gain(config: RunConfig, device: torch.device, dtype: torch.dtype | None, steps: int) -> dict:
@@ -194,10 +226,9 @@ def compile_gain(config: RunConfig, device: torch.device, dtype: torch.dtype | N
     save over the seed's 10 epochs of the whole training set (negative: it does not pay)."""
     eager = make_step(config, device, torch.channels_last, dtype)
     compiled = make_step(config, device, torch.channels_last, dtype, compile_model=True)
-    eager()
     compile_s = compiled()  # the first call compiles
-    eager_s = min(eager() for _ in range(steps))
-    compiled_s = min(compiled() for _ in range(steps))
+    best = interleaved({"eager": eager, "compiled": compiled}, steps)
+    eager_s, compiled_s = best["eager"], best["compiled"]
     full_run_steps = FULL_RUN_EPOCHS * math.ceil(FASHION_MNIST_TRAIN / config.train.batch_size)
     batch = config.train.batch_size
     return {"compile_s": compile_s, "eager_images_per_sec": batch / eager_s,
@@ -294,7 +325,9 @@ def run_bench(config: RunConfig, images: int, device: str | None = None, compile
     dev = resolve_device(config.train.device)
     dtype = autocast_dtype(config, dev)
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        # The seed's 4 workers on a machine with fewer CPUs are kept on purpose: PyTorch's advice is not news here.
+        warnings.filterwarnings("ignore", message="This DataLoader will create")
         root = torchvision_root(find_dataset(config.train.data_dir), Path(tmp))
         seed_s = seed_pipeline_seconds(config, root, dev)
     fast_s = fast_pipeline_seconds(config)
@@ -313,6 +346,7 @@ def run_bench(config: RunConfig, images: int, device: str | None = None, compile
         "bare_step_images_per_sec": bare,
         "data_pipeline_cost_pct": 100 * (1 - fast_rate / bare[variant_name(dtype)]),
         "inference_ms_median": inference_ms(config, dev, upload_png(config.train.seed, config.train.data_dir)),
+        "forward_ms_median": forward_ms(config, dev),
         "peak_rss_mb": peak_rss_mb(config),
     }
     if dev.type == "cuda":
@@ -344,7 +378,8 @@ def to_text(report: dict) -> str:
         *(f"  {name:<22} {rate:8.1f} images/s" for name, rate in report["bare_step_images_per_sec"].items()),
         f"data pipeline cost (Trainer end to end against its bare step): {report['data_pipeline_cost_pct']:.1f} %",
         f"one uploaded {UPLOAD_SIDE}×{UPLOAD_SIDE} PNG through Predictor.predict_files at {s['resize']} px: "
-        f"median {report['inference_ms_median']:.1f} ms of {INFERENCE_REPEATS}",
+        f"median {report['inference_ms_median']:.1f} ms of {INFERENCE_REPEATS}; its forward pass alone (median):",
+        *(f"  {name:<22} {ms:8.1f} ms" for name, ms in report["forward_ms_median"].items()),
         f"peak RSS training at {s['resize']} px, batch {s['batch_size']} (own process): "
         f"{report['peak_rss_mb']:.0f} MB",
     ]

@@ -70,6 +70,9 @@ def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> t
     try:
         model.load_state_dict(payload["model"])
     except RuntimeError as e:
-        raise CheckpointError(f"{path} does not match its architecture: {str(e).splitlines()[0]}") from None
+        # PyTorch's first line is only "Error(s) in loading state_dict for NiN:"; the next one says what differs.
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else (lines[0] if lines else type(e).__name__)
+        raise CheckpointError(f"{path} does not match its architecture: {detail[:300]}") from None
     model.to(device).eval()
     return model, config, {"epoch": payload.get("epoch"), "metrics": payload.get("metrics", {})}

@@ -110,20 +110,25 @@ def _scale_wide(img: Image.Image) -> Image.Image:
 def _flatten_alpha(img: Image.Image) -> Image.Image:
     """Transparent pixels become background: the shade that contrasts with the opaque item, so a light item on a
     transparent background lands on black and a dark one on white (which the automatic inversion then flips).
-    Done a band at a time, so a large transparent picture never holds a full RGBA or float copy besides itself."""
-    gray, alpha = Image.new("L", img.size), Image.new("L", img.size)
-    weighted = total = 0
-    for y, band in _bands(img):
+    Done a band at a time (one pass to find the item's shade, one to composite), so a large transparent picture
+    never needs a full RGBA, float or channel copy besides itself and the result."""
+    def gray_and_alpha(band: Image.Image) -> tuple[Image.Image, Image.Image]:
         rgba = band if band.mode in ("LA", "RGBA") else band.convert("RGBA")
-        g, a = rgba.convert("L"), rgba.getchannel("A")
-        weights = np.asarray(a, dtype=np.int64)
+        return rgba.convert("L"), rgba.getchannel("A")
+
+    weighted = total = 0
+    for _, band in _bands(img):
+        gray, alpha = gray_and_alpha(band)
+        weights = np.asarray(alpha, dtype=np.int64)
         total += int(weights.sum())
-        weighted += int((np.asarray(g, dtype=np.int64) * weights).sum())
-        gray.paste(g, (0, y))
-        alpha.paste(a, (0, y))
+        weighted += int((np.asarray(gray, dtype=np.int64) * weights).sum())
     item = weighted / total if total else 0.0
-    background = Image.new("L", img.size, 0 if item > 127.5 else 255)
-    return Image.composite(gray, background, alpha)
+    shade = 0 if item > 127.5 else 255
+    out = Image.new("L", img.size, shade)
+    for y, band in _bands(img):
+        gray, alpha = gray_and_alpha(band)
+        out.paste(gray, (0, y), alpha)  # what Image.composite(gray, background, alpha) does
+    return out
 
 
 def prepare(image: Image.Image, size: int, invert: bool | None = None) -> tuple[torch.Tensor, Image.Image, bool]:

@@ -272,11 +272,17 @@ class RunStore:
         return bool(row and row["stop_requested"])
 
     def delete_run(self, run_id: int) -> None:
-        """Remove a run, its metrics and its folder. A run still training must be stopped first."""
-        run = self.get_run(run_id)
-        if run.status == "running":
-            raise ValueError(f"run {run_id} is still running: stop it first")
-        with self._write() as db:
+        """Remove a run, its metrics and its folder. A run still training, or queued and already taken by a live
+        process (waiting for its device), must be stopped first: that process would train a run that is gone."""
+        self.get_run(run_id)  # RunNotFound; and runs of processes that died are let go first
+        with self._write() as db:  # checked and deleted in one transaction: no process can take it in between
+            row = db.execute("SELECT status, pid FROM runs WHERE id = ?", (int(run_id),)).fetchone()
+            if row is None:
+                raise RunNotFound(f"no run with id {run_id}")
+            if row["status"] == "running":
+                raise ValueError(f"run {run_id} is still running: stop it first")
+            if row["status"] == "queued" and row["pid"] is not None:
+                raise ValueError(f"run {run_id} is waiting for its device in another process: stop it first")
             db.execute("DELETE FROM runs WHERE id = ?", (int(run_id),))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
 

@@ -104,11 +104,20 @@ def make_optimizer(config: RunConfig, params) -> torch.optim.Optimizer:
 
 
 def autocast_dtype(config: RunConfig, device: torch.device) -> torch.dtype | None:
-    """bf16 where it is fast and keeps accuracy (CUDA with bf16 support) under ``auto``; float32 otherwise."""
+    """bf16 under ``auto`` where it is fast and keeps accuracy (docs/benchmarks.md): a CUDA GPU with bf16 support,
+    or a CPU with native bf16 arithmetic (AVX-512 BF16 or AMX). ``float32`` is always exact float32."""
     p = config.train.precision
-    if p == "bf16" or (p == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported()):
+    if p == "bf16" or (p == "auto" and native_bf16(device)):
         return torch.bfloat16
     return None
+
+
+def native_bf16(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    # Without these instructions PyTorch emulates bf16 on the CPU, slower than float32. (Private API: it is
+    # there in the PyTorch requirements.txt pins.)
+    return device.type == "cpu" and torch.cpu._is_avx512_bf16_supported()
 
 
 def evaluate(model: NiN, batches: Batches, dtype: torch.dtype | None = None) -> float:
@@ -152,6 +161,8 @@ class Trainer:
         eval_batch = max(t.batch_size, min(1024, EVAL_PIXELS // cfg.arch.resize ** 2))
         test_iter = Batches(test_x, test_y, eval_batch, resize=cfg.arch.resize, device=device)
 
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # every full batch has one shape: time the algorithms once
         model = build_model(cfg.arch, t.init).to(device, memory_format=torch.channels_last)
         self.model = model
         optimizer = make_optimizer(cfg, model.parameters())

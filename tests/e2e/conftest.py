@@ -7,6 +7,7 @@ Screenshots go to docs/screenshots/ (NIN_SCREENSHOT_DIR moves them)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import os
@@ -79,12 +80,10 @@ class Server:
             return ""
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Server:
-    """`streamlit run app.py` on a free port with a fresh NIN_HOME; stopped (with any worker it started) at the end."""
-    if os.environ.get("NIN_SKIP_BROWSER") == "1":
-        pytest.skip("NIN_SKIP_BROWSER=1")
-    base = tmp_path_factory.mktemp("e2e")
+@contextlib.contextmanager
+def running_app(base: Path):
+    """`streamlit run app.py` on a free port with a fresh NIN_HOME under ``base``; at the end it is stopped by its
+    pid, with the training worker it started (by the pid the run store recorded)."""
     home, log = base / "nin-home", base / "streamlit.log"
     port = free_port()
     env = os.environ | {"NIN_HOME": str(home), "PYTHONUNBUFFERED": "1"}
@@ -112,7 +111,7 @@ def server(tmp_path_factory) -> Server:
             time.sleep(0.3)
         yield srv
     finally:
-        stop_recorded_processes(home)  # the training worker the app started, by the pid it recorded
+        stop_recorded_processes(home)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)  # its own session: the group is the server's pid
             try:
@@ -123,7 +122,18 @@ def server(tmp_path_factory) -> Server:
 
 
 @pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Server:
+    """The app, shared by the tests of the session (each test opens its own browser session on it)."""
+    if os.environ.get("NIN_SKIP_BROWSER") == "1":
+        pytest.skip("NIN_SKIP_BROWSER=1")
+    with running_app(tmp_path_factory.mktemp("e2e")) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
 def browser():
+    if os.environ.get("NIN_SKIP_BROWSER") == "1":
+        pytest.skip("NIN_SKIP_BROWSER=1")
     if not Path(CHROMIUM).is_file() and not shutil.which(CHROMIUM):
         _skip_or_fail(f"Chromium is missing: the browser tests need it at {CHROMIUM}")
     try:
@@ -157,10 +167,24 @@ def wait_idle(page, timeout: float = LONG) -> None:
         1, timeout=timeout)
 
 
-def open_app(page, server: Server, path: str = "") -> None:
-    page.goto(f"{server.url}/{path}")
-    page.get_by_test_id("stSidebarNav").wait_for()
+PAGE_TITLES = ["Playground & training", "Shapes", "Predict", "Runs"]
+
+
+def open_app(page, server: Server, title: str | None = None) -> None:
+    """Open the app at its address, then (with ``title``) go to that page by the sidebar, as a person does."""
+    page.goto(server.url + "/")
+    expect(page.get_by_test_id("stSidebarNav").get_by_role("link")).to_have_count(len(PAGE_TITLES))
     wait_idle(page)
+    if title:
+        go_to(page, title)
+        wait_idle(page)
+
+
+def nav_titles(page) -> list[str]:
+    """The sidebar's page titles (without their icons' ligature names)."""
+    links = page.get_by_test_id("stSidebarNav").get_by_role("link")
+    links.first.wait_for()
+    return [t.strip().splitlines()[-1].strip() for t in links.all_inner_texts()]
 
 
 def go_to(page, title: str) -> None:
@@ -177,24 +201,26 @@ def assert_no_errors(page) -> None:
     assert errors.count() == 0, errors.all_inner_texts()
 
 
-def number_input(page, label: str):
-    """The number field labelled ``label``, once the rerun that may still show its old copy is over."""
-    field = page.get_by_role("spinbutton", name=label, exact=True)
-    expect(field).to_have_count(1)
-    return field
+def number_input(page, label: str, value: str | None = None):
+    """The number field labelled ``label``. A rerun that rebuilds the fields (a preset picked) shows the old copy
+    beside the new one for a moment: this waits until only one is left (holding ``value``, if given)."""
+    page.wait_for_function(
+        """([label, value]) => {
+            const fields = [...document.querySelectorAll('input[type="number"]')].filter(
+                f => f.getAttribute('aria-label') === label);
+            return fields.length === 1 && (value === null || fields[0].value === value);
+        }""", arg=[label, value], timeout=LONG)
+    return page.get_by_role("spinbutton", name=label, exact=True)
 
 
-def set_number(page, label: str, value: int | float) -> None:
+def set_number(page, label: str, value: int | float, url_param: str | None = None) -> None:
+    """Type a number and press Enter, as a person does; with ``url_param``, wait until the link carries it."""
     field = number_input(page, label)
     field.fill(str(value))
     field.press("Enter")
+    if url_param:
+        expect(page).to_have_url(re.compile(rf"[?&]{url_param}={value}(&|$)"))
     wait_idle(page)
-
-
-def plotly_points(chart) -> list[int]:
-    """The number of points in each trace of a plotly chart (its figure is on the .js-plotly-plot element)."""
-    return chart.locator(".js-plotly-plot").first.evaluate(
-        "gd => (gd.data || []).map(t => (t.x || []).length)")
 
 
 def screenshot(page, name: str, max_height: int = 3000) -> Path:

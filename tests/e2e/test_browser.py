@@ -12,8 +12,9 @@ import sys
 import time
 
 import pytest
-from conftest import (LONG, ROOT, assert_no_errors, expect, go_to, number_input, open_app, plotly_points, screenshot,
-                      set_number, wait_idle)
+
+from .conftest import (LONG, PAGE_TITLES, ROOT, VIEWPORT, assert_no_errors, expect, go_to, nav_titles, number_input,
+                      open_app, running_app, screenshot, set_number, wait_idle)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -21,31 +22,55 @@ PAGES = {"": "Network in Network playground", "shapes": "Shapes", "predict": "Pr
 
 
 def test_every_page_opens_without_an_error(page, server):
-    for path, heading in PAGES.items():
-        open_app(page, server, path)
+    open_app(page, server)
+    for path, heading in PAGES.items():  # by its link
+        page.goto(f"{server.url}/{path}")
         expect(page.get_by_test_id("stHeading").filter(has_text=heading).first).to_be_visible()
+        wait_idle(page)
+        assert nav_titles(page) == PAGE_TITLES
         assert_no_errors(page)
         if path == "shapes":  # the cpu preset's layers, with where the cost goes
             expect(page.get_by_test_id("stDataFrame")).to_be_visible()
             page.get_by_test_id("stPlotlyChart").locator(".js-plotly-plot").wait_for()
             screenshot(page, "shapes")
-    # and by the sidebar, as a person moves between them in one session
-    for title in ("Shapes", "Predict", "Runs", "Playground & training"):
+    for title in ("Shapes", "Predict", "Runs", "Playground & training"):  # by the sidebar, in one session
         go_to(page, title)
         wait_idle(page)
         assert_no_errors(page)
 
 
-def choose_tiny(page, server, *, train_size: int, test_size: int, epochs: int) -> None:
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="pages/ is also Streamlit's legacy multipage folder: until app.py has run once, /predict "
+                          "runs pages/predict.py alone, with that folder's navigation (app, components, ...)")
+def test_a_page_opened_by_its_link_on_a_fresh_server_is_the_apps_page(browser, tmp_path):
+    """A bookmark to a page, opened right after the app (re)started: the app's navigation and layout."""
+    with running_app(tmp_path) as fresh:
+        context = browser.new_context(viewport=VIEWPORT)
+        try:
+            tab = context.new_page()
+            tab.goto(f"{fresh.url}/predict")
+            expect(tab.get_by_test_id("stHeading").filter(has_text="Predict").first).to_be_visible(timeout=LONG)
+            wait_idle(tab)
+            assert nav_titles(tab) == PAGE_TITLES  # seen: ['app', 'components', 'predict', 'runs', 'shapes', 'train']
+        finally:
+            context.close()
+
+
+def choose_tiny(page, server, *, train_size: int, test_size: int, epochs: int, batch_size: int = 64) -> None:
+    """The tiny preset, then fewer images, the given epochs and batch size, typed into their fields."""
     open_app(page, server)
     page.get_by_test_id("stRadio").get_by_text("tiny", exact=True).click()
     expect(page).to_have_url(re.compile(r"preset=tiny"))
-    expect(number_input(page, "Epochs")).to_have_value("2")
-    set_number(page, "Training images", train_size)
-    set_number(page, "Test images", test_size)
-    set_number(page, "Epochs", epochs)
-    expect(page).to_have_url(re.compile(rf"train_size={train_size}\b"))
-    expect(page).to_have_url(re.compile(rf"epochs={epochs}\b" if epochs != 2 else r"preset=tiny"))
+    number_input(page, "Epochs", "2")  # the fields now hold the tiny preset
+    wait_idle(page)
+    expect(number_input(page, "Resize (px)")).to_have_value("28")
+    set_number(page, "Training images", train_size, "train_size")
+    set_number(page, "Test images", test_size, "test_size")
+    if epochs != 2:
+        set_number(page, "Epochs", epochs, "epochs")
+    if batch_size != 64:
+        set_number(page, "Batch size", batch_size, "batch_size")
+    expect(page.get_by_role("button", name="Train", exact=True)).to_be_enabled()
 
 
 # --- the training page ----------------------------------------------------------------------------------
@@ -108,10 +133,11 @@ def end_run(server, run_id: int, timeout_s: float = 60) -> None:
 
 
 def test_train_a_tiny_run_and_watch_it_live(page, server):
-    choose_tiny(page, server, train_size=1000, test_size=500, epochs=2)
+    # batch 16: enough steps on 1,000 images for the model to learn something (about 25% test acc) in 2 epochs
+    choose_tiny(page, server, train_size=1000, test_size=500, epochs=2, batch_size=16)
     assert_no_errors(page)
     run_id = start_run(page)
-    percents, live_points, shot = set(), {}, False
+    percents, live_points, shot = set(), {}, 0
     success = page.get_by_test_id("stAlertContentSuccess").filter(has_text="loss")
     deadline = time.monotonic() + 240
     while not success.count():
@@ -123,9 +149,10 @@ def test_train_a_tiny_run_and_watch_it_live(page, server):
         header = panel_header(page).inner_text()
         if "running" in header and page.get_by_test_id("stPlotlyChart").count():
             live_points = trace_points(curves(page))
-            if not shot and live_points.get("train loss", 0) >= 3:
-                screenshot(page, "train")  # the live curves, mid-run
-                shot = True
+            # the live curves mid-run: a first shot, and a better one once the first test accuracy is in
+            if (not shot and live_points.get("train loss", 0) >= 3) or (shot == 1 and live_points.get("test acc")):
+                screenshot(page, "train")
+                shot += 1
         page.wait_for_timeout(400)
     assert len({p for p in percents if p < 100}) >= 2, f"the progress bars did not advance: {sorted(percents)}"
     assert live_points.get("train loss", 0) > 0, "no curve points while the run was training"
@@ -206,7 +233,7 @@ def ensure_runs(server, n: int) -> list:
     runs, finished = have()
     while not finished or len(runs) < n:
         subprocess.run([sys.executable, "-m", "nin_core", "train", "--preset", "tiny", "--train-size", "1000",
-                        "--test-size", "500", "--epochs", "1", "--quiet", "--name", f"tiny cli {len(runs) + 1}"],
+                        "--test-size", "500", "--batch-size", "16", "--quiet", "--name", f"tiny cli {len(runs) + 1}"],
                        cwd=ROOT, env={**os.environ, "NIN_HOME": str(server.home)}, check=True,
                        timeout=600, capture_output=True)
         runs, finished = have()
@@ -219,16 +246,20 @@ def test_predict_real_test_images_and_survive_a_broken_file(page, server, tmp_pa
 
     finished = ensure_runs(server, 1)
     files = []
-    for i, (image, label) in enumerate(sample_test_images(3, seed=11)):
-        path = tmp_path / f"test{i + 1}-{CLASS_NAMES[label].replace('/', '-').replace(' ', '-').lower()}.png"
-        path.write_bytes(png_bytes(image.numpy()))
-        files.append(path)
+    for image, label in sample_test_images(40, seed=11):  # three real test images of three classes
+        name = CLASS_NAMES[label].replace("/", "-").replace(" ", "-").lower()
+        if len(files) < 3 and not any(f.name.endswith(f"-{name}.png") for f in files):
+            files.append(tmp_path / f"test{len(files) + 1}-{name}.png")
+            files[-1].write_bytes(png_bytes(image.numpy()))
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"this is not a picture")
 
-    open_app(page, server, "predict")
-    model = page.get_by_test_id("stSelectbox").filter(has_text="Model")
-    expect(model).to_contain_text(f"#{finished[0].id} ")
+    open_app(page, server, "Predict")
+    model = page.get_by_role("combobox", name="Model", exact=True)
+    model.click()  # a finished run (the newest model may be a stopped one)
+    page.get_by_role("option", name=re.compile(rf"^#{finished[0].id} .*\(finished")).click()
+    expect(model).to_have_value(re.compile(rf"^#{finished[0].id} .*\(finished, test acc \d+\.\d%\)$"))
+    wait_idle(page)
     uploader = page.get_by_test_id("stFileUploaderDropzoneInput")
     results = page.get_by_test_id("stMarkdownContainer").filter(has_text=re.compile(r"\.png → "))
     uploader.set_input_files(files[:2])
@@ -267,11 +298,13 @@ def test_runs_lists_the_finished_run_and_overlays_two(page, server):
     other = next(r for r in runs if r.id != first.id and RunStore(server.home).metrics(r.id))
     labels = [f"#{first.id} {first.name}", f"#{other.id} {other.name}"]
 
-    open_app(page, server, "runs")
+    open_app(page, server, "Runs")
     table = page.get_by_test_id("stDataFrame").first
     expect(table).to_be_visible()
-    table_text = " ".join(table.locator('[role="gridcell"], td').all_inner_texts())
-    assert first.name in table_text and "finished" in table_text, table_text[:500]
+    # the grid draws on a canvas; its accessible table holds the same cells
+    row = table.locator("tr").filter(has=page.locator("td", has_text=re.compile(rf"^{re.escape(first.name)}$")))
+    expect(row).to_have_count(1)
+    expect(row.locator("td").filter(has_text=re.compile(r"^finished$"))).to_have_count(1)
 
     picker = page.get_by_test_id("stMultiSelect").filter(has_text="Runs to compare")
     clear = picker.get_by_role("button", name="Clear all")
@@ -290,6 +323,7 @@ def test_runs_lists_the_finished_run_and_overlays_two(page, server):
         page.wait_for_timeout(300)
     points = trace_points(chart)
     assert set(points) == expected, points
-    assert all(n > 0 for n in points.values()), points
+    assert all(points[f"{label}: train loss"] > 0 for label in labels), points  # a stopped run may have no
+    assert all(points[f"{labels[0]}: {c}"] > 0 for c in ("train acc", "test acc")), points  # test acc yet
     assert_no_errors(page)
     screenshot(page, "runs")
