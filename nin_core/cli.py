@@ -64,17 +64,18 @@ def cmd_shapes(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .data import find_dataset
-    from .devices import resolve_device
-    from .jobs import run_training
+    from .jobs import launch_issues, run_training
     from .store import RunStore
 
     config = _load_config(args, {
         "resize": args.resize, "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "train_size": args.train_size,
         "test_size": args.test_size, "device": args.device, "seed": args.seed, "optimizer": args.optimizer,
         "momentum": args.momentum, "weight_decay": args.weight_decay, "init": args.init,
-        "precision": args.precision, "data_dir": args.data_dir}).check()
-    # A missing device or data set is bad input: say so before anything is recorded.
-    resolve_device(config.train.device)
+        "precision": args.precision, "data_dir": args.data_dir})
+    # Bad settings, a missing device or no data set: bad input, said before anything is recorded.
+    issues = launch_issues(config)
+    if issues:
+        raise ConfigError(issues)
     find_dataset(config.train.data_dir)
     store = RunStore()
     run_id = store.create_run(config, args.name)

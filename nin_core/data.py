@@ -246,11 +246,15 @@ class Batches:
 
     The uint8 images and labels move to ``device`` once, here; each batch is then indexed and resized there, so
     a GPU run copies nothing per step. The last partial batch is kept, as d2l's DataLoader does.
+
+    ``shard=(rank, world_size)``: in distributed training every process draws the same order and takes its own
+    contiguous part of each global batch, so the ranks together see exactly the batches of one process. A last
+    batch with fewer examples than processes is left out, as no rank may get an empty part.
     """
 
     def __init__(self, images_u8: torch.Tensor, labels: torch.Tensor, batch_size: int, *, resize: int,
                  device: torch.device | str = "cpu", shuffle: bool = False,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, shard: tuple[int, int] = (0, 1)):
         if len(images_u8) != len(labels):
             raise ValueError(f"{len(images_u8)} images but {len(labels)} labels")
         if batch_size < 1:
@@ -262,16 +266,23 @@ class Batches:
         self.resize = resize
         self.shuffle = shuffle
         self.generator = generator
-        self.num_examples = len(labels)
+        self.rank, self.world_size = shard
+        tail = len(labels) % batch_size
+        # Examples per epoch, over all processes: all of them but a last batch too small to share out.
+        self.num_examples = len(labels) - (tail if 0 < tail < self.world_size else 0)
 
     def __len__(self) -> int:
         return math.ceil(self.num_examples / self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        # The order is drawn on the CPU generator, so a seed gives the same batches on every device.
-        order = torch.randperm(self.num_examples, generator=self.generator).to(self.device) if self.shuffle else None
+        # The order is drawn on the CPU generator, so a seed gives the same batches on every device and rank.
+        order = torch.randperm(len(self.labels), generator=self.generator) if self.shuffle else None
         for start in range(0, self.num_examples, self.batch_size):
-            index = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
+            end = min(start + self.batch_size, self.num_examples)
+            if self.world_size > 1:
+                part = torch.arange(start, end).tensor_split(self.world_size)[self.rank]
+                start, end = int(part[0]), int(part[-1]) + 1
+            index = slice(start, end) if order is None else order[start:end].to(self.device)
             yield resize_batch(self.images[index], self.resize), self.labels[index]
 
 

@@ -21,14 +21,32 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .checkpoint import CheckpointError
-from .config import ConfigError
-from .data import DataNotFoundError
+from .config import ConfigError, ConfigIssue, RunConfig
+from .data import DataNotFoundError, find_dataset
 from .devices import resolve_device
 from .store import HEARTBEAT_S, MetricPoint, RunStore
 from .train import Progress, Trainer, TrainResult
 
 log = logging.getLogger(__name__)
 CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def launch_issues(config: RunConfig) -> list[ConfigIssue]:
+    """Everything that keeps a configuration from training on this machine, found before anything is queued: its
+    validation, a device this machine lacks, and a data folder that was asked for but holds no Fashion-MNIST."""
+    issues = config.validate()
+    fields = {i.field for i in issues}
+    if "train.device" not in fields:
+        try:
+            resolve_device(config.train.device)
+        except ConfigError as e:
+            issues += e.issues
+    if config.train.data_dir is not None and "train.data_dir" not in fields:
+        try:
+            find_dataset(config.train.data_dir, download=False)
+        except DataNotFoundError as e:
+            issues.append(ConfigIssue("train.data_dir", e.problem))
+    return issues
 
 
 @contextmanager

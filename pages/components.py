@@ -8,6 +8,7 @@ the link is kept in step with it (only what differs from its preset), so copying
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
@@ -105,14 +106,10 @@ def sync_url() -> None:
 
 
 def config_issues(config: RunConfig) -> list[ConfigIssue]:
-    """Everything that keeps ``config`` from training here: validation, and a device this machine lacks."""
-    issues = config.validate()
-    if not any(i.field == "train.device" for i in issues):
-        try:
-            resolve_device(config.train.device)
-        except ConfigError as e:
-            issues += e.issues
-    return issues
+    """Everything that keeps ``config`` from training here (nin_core's checks before a launch)."""
+    from nin_core.jobs import launch_issues
+
+    return launch_issues(config)
 
 
 # --- a form over the configuration's settings ---------------------------------------------------------
@@ -158,9 +155,12 @@ class SettingsForm:
             kw["min_value"] = None
         if start is not None and kw.get("max_value") is not None and start > kw["max_value"]:
             kw["max_value"] = None
+        if not _shown_in_browser(start):  # inf, or past 2**53: the field starts empty, validation says why
+            start = None
+        kept = self._start(name)
         self.values[name] = st.number_input(label, value=start, key=self.key(name), **kw)
         if not optional and self.values[name] is None:
-            self.values[name] = start
+            self.values[name] = kept
         self._slot(name)
         return self.values[name]
 
@@ -239,6 +239,13 @@ def shape_summary(table: Any) -> None:
 def problem_markdown(message: str) -> str:
     """A problem in red with an error icon, its own brackets escaped (``(0, 100]`` would end the colour)."""
     return ":red[:material/error: " + message.replace("[", "\\[").replace("]", "\\]") + "]"
+
+
+def _shown_in_browser(value: Any) -> bool:
+    """Whether a number input can show ``value``: JavaScript numbers are finite, and whole ones exact to 2**53."""
+    if isinstance(value, float):
+        return math.isfinite(value) and abs(value) <= 2**53
+    return not isinstance(value, int) or abs(value) <= 2**53
 
 
 def _whole(value: Any) -> Any:

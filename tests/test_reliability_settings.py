@@ -58,14 +58,10 @@ CASES = {
     "lr-nan-file": Case(changed(train={"lr": math.nan}), ("file", changed(train={"lr": math.nan})), "train.lr",
                         "must be a finite number, got nan"),
     "lr-infinite-link": Case(
-        ("--lr", "inf"), ("link", {"lr": "inf"}), "train.lr", "must be a finite number, got inf",
-        marks=(pytest.mark.xfail(strict=True, reason="page bug: number_input raises StreamlitJSNumberBoundsError "
-                                                     "for an infinite starting value"),)),
+        ("--lr", "inf"), ("link", {"lr": "inf"}), "train.lr", "must be a finite number, got inf"),
     "lr-infinite-file": Case(
         changed(train={"lr": math.inf}), ("file", changed(train={"lr": math.inf})), "train.lr",
-        "must be a finite number, got inf",
-        marks=(pytest.mark.xfail(strict=True, reason="page bug: number_input raises StreamlitJSNumberBoundsError "
-                                                     "for an infinite starting value"),)),
+        "must be a finite number, got inf"),
     "lr-type": Case(changed(train={"lr": "fast"}), ("file", changed(train={"lr": "fast"})), "train.lr",
                     "must be a float, got 'fast'", refused=True),
     # the other training numbers
@@ -77,9 +73,7 @@ CASES = {
                         "must be between 1 and 1000, got 0"),
     "epochs-huge-link": Case(
         ("--epochs", "100000000000000000000"), ("link", {"epochs": "1e20"}), "train.epochs",
-        "must be between 1 and 1000, got 100000000000000000000",
-        marks=(pytest.mark.xfail(strict=True, reason="page bug: number_input raises StreamlitJSNumberBoundsError "
-                                                     "for a whole number past 2**53"),)),
+        "must be between 1 and 1000, got 100000000000000000000"),
     "epochs-type": Case(changed(train={"epochs": 2.5}), ("file", changed(train={"epochs": 2.5})), "train.epochs",
                         "must be an int, got 2.5", refused=True),
     "seed-negative": Case(("--seed", "-1"), ("link", {"seed": "-1"}), "train.seed",
@@ -236,8 +230,6 @@ def test_a_data_folder_that_does_not_exist_is_refused_by_the_cli_before_launch(n
     assert not (nin_home / "runs.sqlite").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="page bug: the Data folder is not checked before Train; the run is queued "
-                                       "and fails in the worker")
 def test_a_data_folder_that_does_not_exist_is_refused_by_the_page_before_launch(nin_home):
     at = open_training_page()
     widget(at, "text_input", "Data folder").input("/no/such/folder").run()
