@@ -63,22 +63,38 @@ def cmd_shapes(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .distributed import from_environment, shutdown
+    from .store import RunNotFound, RunStore
+
+    if args.run_id is not None:  # a run queued already (the worker's torchrun launch): its own configuration
+        try:
+            config = RunStore().get_run(args.run_id).config
+        except RunNotFound as e:
+            raise UsageError(str(e)) from None
+    else:
+        config = _load_config(args, {
+            "resize": args.resize, "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
+            "train_size": args.train_size, "test_size": args.test_size, "device": args.device, "seed": args.seed,
+            "optimizer": args.optimizer, "momentum": args.momentum, "weight_decay": args.weight_decay,
+            "init": args.init, "precision": args.precision, "data_dir": args.data_dir, "processes": args.processes})
+    dist = from_environment(config.train.device)  # under torchrun: this process's rank
+    try:
+        return _train(args, config, dist)
+    finally:
+        shutdown()
+
+
+def _train(args: argparse.Namespace, config, dist) -> int:
     from .data import find_dataset
     from .jobs import launch_issues, run_training
     from .store import RunStore
+    from .train import Trainer
 
-    config = _load_config(args, {
-        "resize": args.resize, "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "train_size": args.train_size,
-        "test_size": args.test_size, "device": args.device, "seed": args.seed, "optimizer": args.optimizer,
-        "momentum": args.momentum, "weight_decay": args.weight_decay, "init": args.init,
-        "precision": args.precision, "data_dir": args.data_dir})
     # Bad settings, a missing device or no data set: bad input, said before anything is recorded.
     issues = launch_issues(config)
     if issues:
         raise ConfigError(issues)
     find_dataset(config.train.data_dir)
-    store = RunStore()
-    run_id = store.create_run(config, args.name)
     stop = {"asked": False}
 
     def on_signal(signum, frame):  # Ctrl-C or SIGTERM: finish the batch, save, record the run as stopped
@@ -86,6 +102,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    if dist and not dist.is_main:  # rank 0 records the run; the others only train their part
+        Trainer(config, should_stop=lambda: stop["asked"], dist=dist).run()
+        return 0
+    store = RunStore()
+    run_id = args.run_id if args.run_id is not None else store.create_run(config, args.name)
     print(f"run {run_id}: training in {store.home} (stop with Ctrl-C)", file=sys.stderr)
 
     def show(p):
@@ -96,30 +117,24 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"\r[{p.phase}] epoch {p.epoch}/{p.epochs} batch {p.batch}/{p.batches} {loss}{test}{eta}   ",
                   end="", file=sys.stderr, flush=True)
 
-    result = run_training(store, run_id, on_progress=show, should_stop=lambda: stop["asked"])
+    run_training(store, run_id, on_progress=show, should_stop=lambda: stop["asked"], dist=dist)
     print(file=sys.stderr)
-    run = store.get_run(run_id)
-    if result is None or result.train_loss is None:
-        print(f"run {run_id} {run.status}: {run.message}", file=sys.stderr)
-        return 1
-    print(_summary(result))
-    if result.status != "finished":
-        print(f"run {run_id} {result.status}: {result.message}" + (f"\nhint: {result.hint}" if result.hint else ""),
+    run = store.get_run(run_id)  # the record, also when torchrun's processes trained it
+    if run.final:
+        print(_summary(run.final, run.device))
+    if run.status != "finished" or run.message:
+        print(f"run {run_id} {run.status}: {run.message}" + (f"\nhint: {run.hint}" if run.hint else ""),
               file=sys.stderr)
-        return 1
-    return 0
+    return 0 if run.status == "finished" else 1
 
 
-def _summary(result) -> str:
+def _summary(final: dict, device: str | None) -> str:
     """The seed's two closing lines; a run that ended before its first evaluation (diverged, stalled or stopped in
     epoch 1) has no test accuracy yet, and maybe no speed: it gets what it has."""
-    if None not in (result.train_loss, result.train_acc, result.test_acc, result.examples_per_sec):
-        return result.summary()
-    parts = [f"{label} {value:.3f}" for label, value in (("loss", result.train_loss), ("train acc", result.train_acc),
-                                                         ("test acc", result.test_acc)) if value is not None]
-    speed = (f"\n{result.examples_per_sec:.1f} examples/sec on {result.device}"
-             if result.examples_per_sec is not None else "")
-    return ", ".join(parts) + speed
+    parts = [f"{label} {final[key]:.3f}" for label, key in (("loss", "train_loss"), ("train acc", "train_acc"),
+                                                           ("test acc", "test_acc")) if final.get(key) is not None]
+    speed = final.get("examples_per_sec")
+    return ", ".join(parts) + (f"\n{speed:.1f} examples/sec on {device}" if speed is not None else "")
 
 
 def _read_image_file(path: Path) -> bytes:
@@ -237,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("auto", "float32", "bf16"))
     p.add_argument("--data-dir", help="a folder with the four Fashion-MNIST IDX files")
     p.add_argument("--name", help="a name for the run")
+    p.add_argument("--processes", type=int, help="DistributedDataParallel over N processes, one per GPU "
+                                                 "(launched through torchrun)")
+    p.add_argument("--run-id", type=int, help="train this queued run, with its stored configuration")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=cmd_train)
 
@@ -255,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="time the seed's training pipeline against nin_core's, and inference")
     _config_args(p)
-    p.add_argument("--images", type=int, default=512, help="training images each pipeline trains on (default 512)")
+    p.add_argument("--images", type=int, default=1024, help="training images each pipeline trains on (default 1024)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction,
                    help="also time torch.compile against eager (default: on CUDA only)")

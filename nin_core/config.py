@@ -88,6 +88,8 @@ class TrainConfig:
     # bf16 autocast where the device runs it fast ("auto"), or always float32 as the seed does.
     precision: str = "auto"
     data_dir: str | None = None
+    # More than one: DistributedDataParallel over that many processes (one per GPU), launched with torchrun.
+    processes: int = 1
 
 
 @dataclass(frozen=True)
@@ -288,6 +290,7 @@ def validate(config: RunConfig) -> list[ConfigIssue]:
     _check_choice(issues, "train.init", t.init, INITS)
     _check_choice(issues, "train.precision", t.precision, PRECISIONS)
     _check_int(issues, "train.seed", t.seed, 0, 2**31 - 1)
+    _check_int(issues, "train.processes", t.processes, 1, 64)
     if not isinstance(t.device, str) or not DEVICE_PATTERN.match(t.device):
         issues.append(ConfigIssue("train.device", f"must be auto, cpu, cuda, cuda:N or mps, got {t.device!r}"))
     train_ok = t.train_size is None or _check_int(issues, "train.train_size", t.train_size, 1, FASHION_MNIST_TRAIN)

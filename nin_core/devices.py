@@ -48,3 +48,8 @@ def available_devices() -> list[str]:
     if torch.backends.mps.is_available():
         names.append("mps")
     return names
+
+
+def gpu_count() -> int:
+    """CUDA GPUs visible here: a run can use them all at once through torchrun."""
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0

@@ -17,18 +17,22 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+
+import torch
 
 from .checkpoint import CheckpointError
 from .config import ConfigError, ConfigIssue, RunConfig
 from .data import DataNotFoundError, find_dataset
 from .devices import resolve_device
+from .distributed import Distributed
 from .store import HEARTBEAT_S, MetricPoint, RunStore
 from .train import Progress, Trainer, TrainResult
 
 log = logging.getLogger(__name__)
 CHECKPOINT_NAME = "checkpoint.pt"
+LOCK_HELD_ENV = "NIN_DEVICE_LOCK_HELD"
 
 
 def launch_issues(config: RunConfig) -> list[ConfigIssue]:
@@ -38,14 +42,21 @@ def launch_issues(config: RunConfig) -> list[ConfigIssue]:
     fields = {i.field for i in issues}
     if "train.device" not in fields:
         try:
-            resolve_device(config.train.device)
+            device = resolve_device(config.train.device)
         except ConfigError as e:
             issues += e.issues
+        else:
+            gpus = torch.cuda.device_count() if device.type == "cuda" else 0
+            if device.type == "cuda" and config.train.processes > gpus:
+                issues.append(ConfigIssue("train.processes", f"{config.train.processes} processes need as many "
+                                                             f"GPUs; this machine has {gpus}"))
     if config.train.data_dir is not None and "train.data_dir" not in fields:
         try:
             find_dataset(config.train.data_dir, download=False)
         except DataNotFoundError as e:
-            issues.append(ConfigIssue("train.data_dir", e.problem))
+            issues.append(ConfigIssue("train.data_dir", f"{e.problem} Name a folder holding the four Fashion-MNIST "
+                                                        "IDX files, or leave it empty to use NIN_DATASET_DIR, the "
+                                                        "user cache or Debian's dataset-fashion-mnist."))
     return issues
 
 
@@ -92,23 +103,29 @@ class _Heartbeat(threading.Thread):
 
 
 def run_training(store: RunStore, run_id: int, *, on_progress: Callable[[Progress], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None) -> TrainResult | None:
+                 should_stop: Callable[[], bool] | None = None, dist: Distributed | None = None) -> TrainResult | None:
     """Train a queued run end to end: wait for its device, train, record everything, and always leave the run in
-    a final state with a one-line message. Returns the result, or None if it failed or was stopped while queued."""
+    a final state with a one-line message. Returns the result, or None if it failed or was stopped while queued.
+    ``dist``: this is rank 0 of a torchrun launch, whose other processes train beside it."""
     run = store.get_run(run_id)
     store.claim(run_id)
     stop = lambda: store.stop_requested(run_id) or bool(should_stop and should_stop())  # noqa: E731
     try:
         config = run.config.check()
-        device = resolve_device(config.train.device)
+        device = dist.device(config.train.device) if dist else resolve_device(config.train.device)
     except ConfigError as e:
         store.finish(run_id, "failed", message=str(e))
         return None
-    with _flock(_device_lock_path(store, str(device)), wait=lambda: not stop()) as got:
+    # A torchrun launched by a worker runs under the worker's lock; taking it again would wait for ever.
+    lock = nullcontext(True) if os.environ.get(LOCK_HELD_ENV) else _flock(_device_lock_path(store, str(device)),
+                                                                          wait=lambda: not stop())
+    with lock as got:
         if not got:
             store.finish(run_id, "stopped", message="stopped while waiting for the device")
             return None
-        store.mark_running(run_id, str(device))
+        if config.train.processes > 1 and dist is None:
+            return _run_torchrun(store, run_id, config.train.processes)
+        store.mark_running(run_id, str(device) if dist is None else f"{device.type} × {dist.world_size}")
         heartbeat = _Heartbeat(store, run_id)
         heartbeat.start()
         checkpoint = store.run_dir(run_id) / CHECKPOINT_NAME
@@ -126,7 +143,7 @@ def run_training(store: RunStore, run_id: int, *, on_progress: Callable[[Progres
 
         try:
             trainer = Trainer(config, on_progress=report, should_stop=stop,
-                              checkpoint_path=store.run_dir(run_id) / CHECKPOINT_NAME)
+                              checkpoint_path=store.run_dir(run_id) / CHECKPOINT_NAME, dist=dist)
             result = trainer.run()
         except (ConfigError, DataNotFoundError, CheckpointError) as e:
             store.finish(run_id, "failed", message=str(e))
@@ -144,6 +161,23 @@ def run_training(store: RunStore, run_id: int, *, on_progress: Callable[[Progres
             store.set_checkpoint(run_id, checkpoint)
         store.finish(run_id, result.status, final=result.final(), message=result.message, hint=result.hint)
         return result
+
+
+def _run_torchrun(store: RunStore, run_id: int, processes: int) -> None:
+    """Train a run in ``processes`` processes (one per GPU) through PyTorch's own launcher; its rank 0 records
+    the run. Should the launch die before that, the run says so."""
+    log_path = store.run_dir(run_id) / "torchrun.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = os.environ | {"NIN_HOME": str(store.home.resolve()), LOCK_HELD_ENV: "1"}
+    with open(log_path, "a") as out:
+        code = subprocess.call([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                f"--nproc_per_node={processes}", "-m", "nin_core", "train", "--run-id", str(run_id),
+                                "--quiet"], stdout=out, stderr=subprocess.STDOUT, env=env,
+                               cwd=Path(__file__).resolve().parent.parent)
+    if store.get_run(run_id).active:
+        store.finish(run_id, "failed", message=f"torchrun exited with status {code} before recording the run "
+                                               f"(see {log_path})")
+    return None
 
 
 def _write_traceback(store: RunStore, run_id: int) -> None:

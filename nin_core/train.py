@@ -20,6 +20,7 @@ from .checkpoint import save_checkpoint
 from .config import RunConfig
 from .data import Batches, FashionMNIST, load_fashion_mnist, take_subset
 from .devices import device_label, resolve_device
+from .distributed import Distributed
 from .model import NiN, build_model
 from .store import MetricPoint
 
@@ -120,8 +121,10 @@ def native_bf16(device: torch.device) -> bool:
     return device.type == "cpu" and torch.cpu._is_avx512_bf16_supported()
 
 
-def evaluate(model: NiN, batches: Batches, dtype: torch.dtype | None = None) -> float:
-    """Accuracy over the batches, in eval mode (dropout off), as d2l's ``evaluate_accuracy_gpu``."""
+def evaluate(model: NiN, batches: Batches, dtype: torch.dtype | None = None,
+             dist: Distributed | None = None) -> float:
+    """Accuracy over the batches, in eval mode (dropout off), as d2l's ``evaluate_accuracy_gpu``; distributed,
+    each process counts its part and the counts are summed."""
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=next(model.parameters()).device)
     with torch.inference_mode(), torch.autocast(batches.device.type, dtype=dtype or torch.float32,
@@ -129,6 +132,8 @@ def evaluate(model: NiN, batches: Batches, dtype: torch.dtype | None = None) -> 
         for x, y in batches:
             x = x.contiguous(memory_format=torch.channels_last)
             correct += (model(x).argmax(dim=1) == y).sum()
+    if dist:
+        [correct] = dist.sum(correct)
     return correct.item() / batches.num_examples
 
 
@@ -138,9 +143,11 @@ class Trainer:
 
     def __init__(self, config: RunConfig, *, data: FashionMNIST | None = None,
                  on_progress: Callable[[Progress, list[MetricPoint]], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None, checkpoint_path: str | Path | None = None):
+                 should_stop: Callable[[], bool] | None = None, checkpoint_path: str | Path | None = None,
+                 dist: Distributed | None = None):
         self.config = config.check()
-        self.device = resolve_device(config.train.device)
+        self.dist = dist
+        self.device = dist.device(config.train.device) if dist else resolve_device(config.train.device)
         self.data = data
         self.on_progress = on_progress or (lambda progress, points: None)
         self.should_stop = should_stop or (lambda: False)
@@ -156,15 +163,20 @@ class Trainer:
         train_x, train_y = take_subset(data.train_images, data.train_labels, t.train_size, t.seed)
         test_x, test_y = take_subset(data.test_images, data.test_labels, t.test_size, t.seed)
         shuffle = torch.Generator().manual_seed(t.seed)
+        shard = (self.dist.rank, self.dist.world_size) if self.dist else (0, 1)
         train_iter = Batches(train_x, train_y, t.batch_size, resize=cfg.arch.resize, device=device, shuffle=True,
-                             generator=shuffle)
+                             generator=shuffle, shard=shard)
         eval_batch = max(t.batch_size, min(1024, EVAL_PIXELS // cfg.arch.resize ** 2))
-        test_iter = Batches(test_x, test_y, eval_batch, resize=cfg.arch.resize, device=device)
+        test_iter = Batches(test_x, test_y, eval_batch, resize=cfg.arch.resize, device=device, shard=shard)
 
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # every full batch has one shape: time the algorithms once
         model = build_model(cfg.arch, t.init).to(device, memory_format=torch.channels_last)
         self.model = model
+        net = model
+        if self.dist:  # gradients all-reduced across processes; parameters start as rank 0's
+            net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                                      else None)
         optimizer = make_optimizer(cfg, model.parameters())
         loss_fn = nn.CrossEntropyLoss()
         dtype = autocast_dtype(cfg, device)
@@ -187,7 +199,7 @@ class Trainer:
             return per_batch * (t.epochs * num_batches - done) + per_eval * evals_left
 
         for epoch in range(1, t.epochs + 1):
-            model.train()
+            net.train()
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), dtype=torch.int64, device=device)
             dead_streak = torch.zeros((), dtype=torch.int64, device=device)
@@ -197,7 +209,7 @@ class Trainer:
                 x = x.contiguous(memory_format=torch.channels_last)
                 optimizer.zero_grad(set_to_none=True)
                 with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                    logits = model(x)
+                    logits = net(x)
                     loss = loss_fn(logits.float(), y)
                 loss.backward()
                 optimizer.step()
@@ -214,31 +226,34 @@ class Trainer:
                 if report or now - last_progress >= PROGRESS_EVERY_S:
                     points = []
                     if report:  # one host synchronisation: read the accumulated metrics
-                        progress.train_loss = loss_sum.item() / seen
-                        progress.train_acc = correct.item() / seen
+                        progress.train_loss, progress.train_acc, streak = self._metrics(loss_sum, correct, seen,
+                                                                                       dead_streak)
                         points.append(MetricPoint(epoch - 1 + i / num_batches, progress.train_loss,
                                                   progress.train_acc))
                         if not math.isfinite(progress.train_loss):
                             return self._end(result, "diverged", progress,
                                              f"the loss became {progress.train_loss} in epoch {epoch}", DIVERGED_HINT)
-                        if dead_streak.item() >= STALL_BATCHES:
+                        if streak >= STALL_BATCHES:
                             return self._end(result, "stalled", progress,
                                              f"stalled at chance in epoch {epoch}: every class map was zero for "
-                                             f"{dead_streak.item()} batches in a row (loss 2.303, accuracy 0.100)",
-                                             STALLED_HINT)
+                                             f"{streak} batches in a row (loss 2.303, accuracy 0.100)", STALLED_HINT)
                     train_time_now = train_time + (now - epoch_start)
                     progress.batch, progress.epoch = i, epoch
                     progress.elapsed_s = now - started
-                    progress.examples_per_sec = ((epoch - 1) * train_iter.num_examples + seen) / train_time_now
+                    done = (epoch - 1) * train_iter.num_examples + seen * (self.dist.world_size if self.dist else 1)
+                    progress.examples_per_sec = done / train_time_now
                     progress.eta_s = eta(train_time_now, epoch, i)
                     self.on_progress(progress, points)
                     last_progress = now
-                if now - last_stop_poll >= 0.5 or i == num_batches:
+                # Distributed, every process must decide at the same batch: the report points; else twice a second.
+                poll = report if self.dist else now - last_stop_poll >= 0.5 or i == num_batches
+                if poll:
                     last_stop_poll = now
-                    if self.should_stop():
+                    stop = self.should_stop()
+                    if self.dist.any(stop, device) if self.dist else stop:
                         train_time += time.perf_counter() - epoch_start
-                        progress.train_loss = loss_sum.item() / seen
-                        progress.train_acc = correct.item() / seen
+                        progress.train_loss, progress.train_acc, _ = self._metrics(loss_sum, correct, seen,
+                                                                                   dead_streak)
                         self._save(model, epoch - 1 + i / num_batches, progress)
                         return self._end(result, "stopped", progress, f"stopped in epoch {epoch}, batch {i}", None)
             train_time += time.perf_counter() - epoch_start
@@ -246,7 +261,7 @@ class Trainer:
             progress.phase = "evaluating"
             self.on_progress(progress, [])
             eval_start = time.perf_counter()
-            progress.test_acc = evaluate(model, test_iter, dtype)
+            progress.test_acc = evaluate(model, test_iter, dtype, self.dist)
             eval_time += time.perf_counter() - eval_start
             # d2l's figure: examples of the last epoch times epochs over the summed training time.
             progress.examples_per_sec = train_iter.num_examples * epoch / train_time
@@ -264,8 +279,17 @@ class Trainer:
                              f"{progress.train_acc:.3f})", SLOW_START_HINT)
         return self._end(result, "finished", progress, None, None)
 
+    def _metrics(self, loss_sum: torch.Tensor, correct: torch.Tensor, seen: int,
+                 dead_streak: torch.Tensor) -> tuple[float, float, int]:
+        """Train loss and accuracy so far this epoch, and the run of batches with every class map zero: over all
+        processes when distributed (the stall counts only where every process saw it)."""
+        if self.dist:
+            loss_sum, correct, total = self.dist.sum(loss_sum, correct, torch.tensor(seen, device=loss_sum.device))
+            dead_streak, seen = self.dist.smallest(dead_streak), total.item()
+        return loss_sum.item() / seen, correct.item() / seen, int(dead_streak.item())
+
     def _save(self, model: NiN, epoch: float, progress: Progress) -> None:
-        if self.checkpoint_path is not None:
+        if self.checkpoint_path is not None and (self.dist is None or self.dist.is_main):
             save_checkpoint(self.checkpoint_path, model, self.config, epoch=epoch,
                             metrics={k: v for k, v in (("train_loss", progress.train_loss),
                                                        ("train_acc", progress.train_acc),

@@ -4,7 +4,7 @@ long it will take, then train it (or a small sweep) in the background and watch 
 import streamlit as st
 
 from nin_core.config import INITS, MAX_RESIZE, OPTIMIZERS, PRECISIONS
-from nin_core.devices import available_devices
+from nin_core.devices import available_devices, gpu_count
 from nin_core.estimate import estimate_run, human_duration, throughput
 from nin_core.jobs import ensure_worker
 from nin_core.shapes import shape_table
@@ -72,6 +72,9 @@ with settings:
             form.text("data_dir", "Data folder", placeholder="found automatically")
         with d:
             form.choice("device", "Device", available_devices(), format_func=device_choice_label)
+            if gpu_count() > 1:
+                form.number("processes", "GPUs", min_value=1, max_value=gpu_count(), step=1,
+                            help="more than one: DistributedDataParallel, one process per GPU, through torchrun")
 
 config = form.config()
 update_config(config)

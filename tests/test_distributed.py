@@ -1,0 +1,76 @@
+"""Training across processes with torchrun: two gloo processes on this CPU train as one process would."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT
+from nin_core.checkpoint import load_model
+from nin_core.config import TINY
+from nin_core.data import Batches
+from nin_core.store import RunStore
+
+# Dropout off: with it, each process draws its own masks and the runs differ by more than rounding.
+CONFIG = TINY.with_overrides(dropout=0.0, epochs=2, train_size=2048, test_size=512, device="cpu", precision="float32")
+
+
+def test_the_processes_parts_make_up_each_global_batch():
+    images = torch.arange(10 * 28 * 28, dtype=torch.int64).reshape(10, 28, 28).to(torch.uint8)
+    labels = torch.arange(10)
+    whole = [y.tolist() for _, y in Batches(images, labels, 4, resize=28, shuffle=True,
+                                            generator=torch.Generator().manual_seed(3))]
+    parts = [[y.tolist() for _, y in Batches(images, labels, 4, resize=28, shuffle=True, shard=(rank, 2),
+                                             generator=torch.Generator().manual_seed(3))] for rank in (0, 1)]
+    assert [a + b for a, b in zip(*parts)] == whole
+    # 9 images in batches of 4 over 3 processes: the last batch (1 image) cannot be shared, so it is left out
+    assert Batches(images[:9], labels[:9], 4, resize=28, shard=(0, 3)).num_examples == 8
+
+
+def train(args: list[str], home, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+    env = os.environ | {"NIN_HOME": str(home), "OMP_NUM_THREADS": "1"} | (extra_env or {})
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_train_like_one(tmp_path, nin_home):
+    config = tmp_path / "config.json"
+    config.write_text(CONFIG.to_json())
+    ddp = train(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "nin_core", "train",
+                 "--config", str(config), "--name", "ddp", "--quiet"], nin_home)
+    assert ddp.returncode == 0, ddp.stderr[-2000:]
+    single_home = tmp_path / "single"
+    single = train(["-m", "nin_core", "train", "--config", str(config), "--name", "single", "--quiet"], single_home)
+    assert single.returncode == 0, single.stderr[-2000:]
+
+    [run] = RunStore(nin_home).list_runs()  # recorded once, by rank 0
+    assert (run.name, run.status, run.device) == ("ddp", "finished", "cpu × 2")
+    [alone] = RunStore(single_home).list_runs()
+    # The metrics cover the whole data set: the global batches (32 of 64), with d2l's points at the same places.
+    assert run.progress["batches"] == math.ceil(2048 / 64)
+    assert [p.epoch for p in RunStore(nin_home).metrics(run.id)] == \
+           [p.epoch for p in RunStore(single_home).metrics(alone.id)]
+    # Same global batch and seed: the same run as one process, up to the order of floating-point sums.
+    assert run.final["train_loss"] == pytest.approx(alone.final["train_loss"], abs=0.02)
+    assert run.final["train_acc"] == pytest.approx(alone.final["train_acc"], abs=0.03)
+    assert run.final["test_acc"] == pytest.approx(alone.final["test_acc"], abs=0.03)
+    model, saved, meta = load_model(run.checkpoint)
+    assert saved == CONFIG and meta["epoch"] == 2
+
+
+@pytest.mark.slow
+def test_a_queued_run_with_two_processes_goes_through_torchrun(nin_home):
+    """What the dashboard does: queue a run asking for two processes; the worker launches torchrun for it."""
+    store = RunStore()
+    run_id = store.create_run(CONFIG.with_overrides(processes=2, epochs=1), "from the queue")
+    out = train(["-m", "nin_core", "work"], nin_home)
+    assert out.returncode == 0, out.stderr[-2000:]
+    run = store.get_run(run_id)
+    assert (run.status, run.device) == ("finished", "cpu × 2"), (run.message, json.dumps(run.final))
+    assert (store.run_dir(run_id) / "torchrun.log").exists()
