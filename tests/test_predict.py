@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import io
-import struct
 import time
-import zlib
 
 import numpy as np
 import pytest
@@ -17,6 +14,8 @@ from nin_core.config import TINY, ArchConfig, BlockConfig, RunConfig
 from nin_core.model import build_model
 from nin_core.predict import ImageError, Prediction, Predictor, load_image, overlay, prepare
 
+from helpers import encode, item, noise, png_claiming
+
 SIZE = TINY.arch.resize
 
 
@@ -26,33 +25,12 @@ def predictor() -> Predictor:
     return Predictor(build_model(TINY.arch), TINY)
 
 
-def encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, fmt, **kw)
-    return buf.getvalue()
 
 
-def item(size=(40, 40), fg=230, bg=0, mode="L") -> Image.Image:
-    """A light (or dark) centred shape on a plain background, like a Fashion-MNIST item."""
-    img = Image.new(mode, size, bg)
-    w, h = size
-    ImageDraw.Draw(img).rectangle((w // 4, h // 4, 3 * w // 4, 3 * h // 4), fill=fg)
-    return img
 
 
-def noise(size=(64, 64), mode="L") -> Image.Image:
-    channels = len(Image.new(mode, (1, 1)).getbands())
-    arr = np.random.default_rng(0).integers(0, 256, (size[1], size[0], channels), dtype=np.uint8)
-    return Image.fromarray(arr.squeeze(-1) if channels == 1 else arr, mode)
 
 
-def png_claiming(width: int, height: int) -> bytes:
-    """A tiny valid PNG whose IHDR (with a correct CRC) claims width×height: a decompression bomb's header."""
-    data = bytearray(encode(Image.new("1", (1, 1))))
-    ihdr = 8 + 8  # signature, then the IHDR chunk's length and type
-    data[ihdr:ihdr + 8] = struct.pack(">II", width, height)
-    data[ihdr + 13:ihdr + 17] = struct.pack(">I", zlib.crc32(bytes(data[ihdr - 4:ihdr + 13])))
-    return bytes(data)
 
 
 def check_ok(p: Prediction, top_k: int = 3) -> None:

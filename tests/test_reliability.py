@@ -29,6 +29,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, kill_pid
+from helpers import finished_run, predict_page
 from nin_core import estimate, evaluation
 from nin_core.checkpoint import load_model, save_checkpoint
 from nin_core.config import TINY
@@ -165,9 +166,8 @@ def test_the_app_server_restarted_while_a_run_trains_still_lists_it_and_follows_
     assert heading and "running" in heading[0], [m.value for m in fresh.markdown]
     first = progress_texts(fresh)
     assert first and first[0].startswith("Epoch "), first
-    wait_for(lambda: store.get_run(run.id).progress != run.progress)
-    fresh.run()
-    assert progress_texts(fresh) != first  # followed live: the page shows where the run is now
+    # Followed live: rerun as the page's fragment does, until it shows the run somewhere else.
+    wait_for(lambda: progress_texts(fresh.run()) != first)
     runs_page = AppTest.from_file(APP, default_timeout=60)
     runs_page.switch_page("pages/runs.py").run()
     assert any(o.startswith(f"#{run.id} ") for o in next(s for s in runs_page.selectbox if s.label == "Run").options)
@@ -246,19 +246,8 @@ def malicious_checkpoint(path: Path, marker: Path, *, legacy: bool = False) -> P
     return path
 
 
-def finished_run(home: Path, checkpoint: Path) -> int:
-    store = RunStore(home)
-    run_id = store.create_run(TINY, "suspicious")
-    store.set_checkpoint(run_id, checkpoint)
-    store.finish(run_id, "finished", final={"train_loss": 2.0, "train_acc": 0.3, "test_acc": 0.25})
-    return run_id
 
 
-def predict_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page("pages/predict.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def test_the_test_payload_does_run_when_unpickled(tmp_path):

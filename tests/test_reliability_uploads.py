@@ -8,13 +8,10 @@ this covers the two ways in, with the whole corpus at once.
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +21,11 @@ from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
+from helpers import encode, finished_run, item, noise, png_claiming, predict_page
 from nin_core import evaluation
 from nin_core.checkpoint import save_checkpoint
 from nin_core.config import TINY
 from nin_core.model import build_model
-from nin_core.store import RunStore
 
 APP = str(ROOT / "app.py")
 MB = 1 << 20
@@ -37,31 +34,12 @@ MEMORY_BOUND = 300 * MB  # RSS growth allowed for predicting the whole corpus, b
 
 # --- the corpus -----------------------------------------------------------------------------------------------------
 
-def encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, fmt, **kw)
-    return buf.getvalue()
 
 
-def item(size=(40, 40), fg=230, bg=0, mode="L") -> Image.Image:
-    img = Image.new(mode, size, bg)
-    w, h = size
-    ImageDraw.Draw(img).rectangle((w // 4, h // 4, 3 * w // 4, 3 * h // 4), fill=fg)
-    return img
 
 
-def noise(size=(64, 64), mode="L") -> Image.Image:
-    channels = len(Image.new(mode, (1, 1)).getbands())
-    arr = np.random.default_rng(0).integers(0, 256, (size[1], size[0], channels), dtype=np.uint8)
-    return Image.fromarray(arr.squeeze(-1) if channels == 1 else arr, mode)
 
 
-def png_claiming(width: int, height: int) -> bytes:
-    """A valid 1×1 PNG whose header (CRC fixed up) claims width×height: a decompression bomb's first bytes."""
-    data = bytearray(encode(Image.new("1", (1, 1))))
-    data[16:24] = struct.pack(">II", width, height)
-    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
-    return bytes(data)
 
 
 def exif_rotated() -> bytes:
@@ -256,19 +234,8 @@ def test_cli_refuses_a_file_that_never_ends(checkpoint, nin_home, capsys):
 
 # --- the page -------------------------------------------------------------------------------------------------------
 
-def finished_run(home: Path, checkpoint: Path) -> int:
-    store = RunStore(home)
-    run_id = store.create_run(TINY, "tiny")
-    store.set_checkpoint(run_id, checkpoint)
-    store.finish(run_id, "finished", final={"train_loss": 2.0, "train_acc": 0.3, "test_acc": 0.25})
-    return run_id
 
 
-def predict_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.switch_page("pages/predict.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def predicted_names(at: AppTest) -> set[str]:
