@@ -213,8 +213,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if not 1 <= args.images <= FASHION_MNIST_TRAIN:
         raise UsageError(f"--images must be between 1 and {FASHION_MNIST_TRAIN}, got {args.images}")
+    if args.repeats < 1:
+        raise UsageError(f"--repeats must be at least 1, got {args.repeats}")
     config = _load_config(args, {"resize": args.resize, "precision": args.precision})
-    report = run_bench(config, args.images, args.device, args.compile)
+    report = run_bench(config, args.images, args.device, args.repeats, args.compile)
     print(json.dumps(report, indent=2) if args.format == "json" else to_text(report))
     return 0
 
@@ -275,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(p)
     p.add_argument("--images", type=int, default=1024, help="training images each pipeline trains on (default 1024)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--repeats", type=int, default=1, help="run each pipeline N times, taking turns; keep the fastest")
     p.add_argument("--precision", choices=("auto", "float32", "bf16"), help="the Trainer's (the seed's is float32)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction,
                    help="also time torch.compile against eager (default: on CUDA only)")

@@ -58,7 +58,7 @@ with settings:
         with c:
             form.number("batch_size", "Batch size", min_value=1, max_value=8192, step=1)
             form.number("weight_decay", "Weight decay", min_value=0.0, max_value=1.0, step=0.0001)
-            form.choice("precision", "Precision", list(PRECISIONS), help="auto: bf16 on a GPU that runs it fast")
+            form.choice("precision", "Precision", list(PRECISIONS), help="auto: bf16 where the device computes it natively (a recent GPU, or a CPU with AVX-512 BF16 or AMX); float32: exactly the seed")
     with st.container(border=True):
         st.markdown("**Data and device**")
         a, b, c, d = st.columns(4)
