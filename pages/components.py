@@ -25,6 +25,32 @@ _CONFIG, _BASE, _PRESET, _VERSION = "nin.config", "nin.config_base", "nin.preset
 URL_ISSUES = "nin.url_issues"
 
 
+# --- the app's navigation -----------------------------------------------------------------------------
+
+_APP_RAN = "nin.app_ran"
+
+
+def app_navigation():
+    """The app's pages, as app.py runs them (and its page settings)."""
+    st.set_page_config(page_title="NiN dashboard", page_icon=":material/hub:", layout="wide")
+    st.session_state[_APP_RAN] = True
+    return st.navigation([
+        st.Page("pages/train.py", title="Playground & training", icon=":material/tune:", default=True),
+        st.Page("pages/shapes.py", title="Shapes", icon=":material/table_chart:"),
+        st.Page("pages/predict.py", title="Predict", icon=":material/image_search:"),
+        st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
+    ])
+
+
+def inside_app() -> None:
+    """Every page starts here. On a freshly started server, a link straight to a page reaches it before app.py
+    ever ran, and Streamlit still treats pages/ as its old auto-discovered folder: the page would run alone, with
+    the folder's files as navigation. Run the app's navigation instead (it shows the same page) and stop."""
+    if not st.session_state.get(_APP_RAN):
+        app_navigation().run()
+        st.stop()
+
+
 # --- the run store ------------------------------------------------------------------------------------
 
 def get_store() -> RunStore:

@@ -11,7 +11,9 @@ from nin_core.data import CLASS_NAMES, DataNotFoundError, sample_test_images
 from nin_core.evaluation import checkpoint_stamp, model_choices
 from nin_core.jobs import ensure_worker
 from nin_core.predict import Prediction, Predictor, overlay
-from pages.components import get_store
+from pages.components import get_store, inside_app
+
+inside_app()
 
 INVERT = {"auto": None, "invert": True, "don't invert": False}
 SAMPLES = 8

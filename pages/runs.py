@@ -9,7 +9,9 @@ from nin_core.charts import (confusion_figure, curves_figure, enlarge, hyperpara
 from nin_core.checkpoint import CheckpointError
 from nin_core.data import DataNotFoundError
 from nin_core.evaluation import DEFAULT_EVAL_SIZE, Evaluation, checkpoint_stamp, evaluate_checkpoint, gallery_images
-from pages.components import get_store
+from pages.components import get_store, inside_app
+
+inside_app()
 
 GALLERY = 24
 PERCENT = st.column_config.NumberColumn(format="percent")

@@ -5,7 +5,9 @@ import streamlit as st
 from nin_core.charts import shape_cost_figure, shape_styler
 from nin_core.config import MAX_RESIZE
 from nin_core.shapes import shape_table
-from pages.components import get_config
+from pages.components import get_config, inside_app
+
+inside_app()
 
 config = get_config()
 st.title("Shapes")

@@ -10,9 +10,11 @@ from nin_core.jobs import ensure_worker
 from nin_core.shapes import shape_table
 from nin_core.sweep import SWEEPABLE, pick_live_run, plan_sweep, queue_sweep, sweep_label
 from nin_core.urlconfig import describe
-from pages.components import (URL_ISSUES, SettingsForm, config_file_buttons, config_issues, device_choice_label,
-                              get_config, get_preset, get_store, live_run, preset_picker, problem_markdown,
-                              shape_summary, status_markdown, update_config)
+from pages.components import (URL_ISSUES, config_file_buttons, config_issues, device_choice_label, get_config,
+                              get_preset, get_store, inside_app, live_run, preset_picker, problem_markdown,
+                              SettingsForm, shape_summary, status_markdown, update_config)
+
+inside_app()
 
 WATCH = "nin.watch"  # the run this session launched last
 store = get_store()
