@@ -4,14 +4,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test setup system clean
+.PHONY: run test setup system screenshots clean
 
 run: setup
-	$(BIN)/streamlit run app.py --server.port $(PORT)
+	$(BIN)/streamlit run app.py --server.port $(PORT) --server.address 127.0.0.1
 
 test: setup
 	bash scripts/system-packages.sh --browser
 	$(BIN)/python -m pytest
+
+# The README's screenshots, taken by the browser tests (which otherwise keep theirs in a temporary folder).
+screenshots: setup
+	bash scripts/system-packages.sh --browser
+	NIN_SCREENSHOT_DIR=docs/screenshots $(BIN)/python -m pytest tests/e2e
 
 setup: $(VENV)/.installed system
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 from pathlib import Path
@@ -68,9 +69,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.run_id is not None:  # a run queued already (the worker's torchrun launch): its own configuration
         try:
-            config = RunStore().get_run(args.run_id).config
+            run = RunStore().get_run(args.run_id)
         except RunNotFound as e:
             raise UsageError(str(e)) from None
+        if run.status != "queued":
+            raise UsageError(f"run {run.id} is {run.status}, not queued: only a queued run can be trained")
+        config = run.config
     else:
         config = _load_config(args, {
             "resize": args.resize, "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
@@ -88,7 +92,7 @@ def _train(args: argparse.Namespace, config, dist) -> int:
     from .data import find_dataset
     from .jobs import launch_issues, run_training
     from .store import RunStore
-    from .train import Trainer
+    from .train import Trainer, closing_lines
 
     # Bad settings, a missing device or no data set: bad input, said before anything is recorded.
     issues = launch_issues(config)
@@ -99,6 +103,7 @@ def _train(args: argparse.Namespace, config, dist) -> int:
 
     def on_signal(signum, frame):  # Ctrl-C or SIGTERM: finish the batch, save, record the run as stopped
         stop["asked"] = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C does not wait
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -106,7 +111,7 @@ def _train(args: argparse.Namespace, config, dist) -> int:
         Trainer(config, should_stop=lambda: stop["asked"], dist=dist).run()
         return 0
     store = RunStore()
-    run_id = args.run_id if args.run_id is not None else store.create_run(config, args.name)
+    run_id = args.run_id if args.run_id is not None else store.create_run(config, args.name, claim=True)
     print(f"run {run_id}: training in {store.home} (stop with Ctrl-C)", file=sys.stderr)
 
     def show(p):
@@ -121,20 +126,11 @@ def _train(args: argparse.Namespace, config, dist) -> int:
     print(file=sys.stderr)
     run = store.get_run(run_id)  # the record, also when torchrun's processes trained it
     if run.final:
-        print(_summary(run.final, run.device))
+        print(closing_lines(run.final, run.device))
     if run.status != "finished" or run.message:
         print(f"run {run_id} {run.status}: {run.message}" + (f"\nhint: {run.hint}" if run.hint else ""),
               file=sys.stderr)
     return 0 if run.status == "finished" else 1
-
-
-def _summary(final: dict, device: str | None) -> str:
-    """The seed's two closing lines; a run that ended before its first evaluation (diverged, stalled or stopped in
-    epoch 1) has no test accuracy yet, and maybe no speed: it gets what it has."""
-    parts = [f"{label} {final[key]:.3f}" for label, key in (("loss", "train_loss"), ("train acc", "train_acc"),
-                                                           ("test acc", "test_acc")) if final.get(key) is not None]
-    speed = final.get("examples_per_sec")
-    return ", ".join(parts) + (f"\n{speed:.1f} examples/sec on {device}" if speed is not None else "")
 
 
 def _read_image_file(path: Path) -> bytes:
@@ -190,19 +186,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from .store import RunStore
+    from .train import closing_lines
 
     runs = RunStore().list_runs()
     if args.format == "json":
+        # A diverged loss is NaN, which JSON has no word for: null.
         print(json.dumps([{"id": r.id, "name": r.name, "status": r.status, "config": r.config.to_dict(),
-                           "final": r.final, "device": r.device, "message": r.message,
-                           "checkpoint": r.checkpoint} for r in runs], indent=2))
+                           "final": {k: v if math.isfinite(v) else None for k, v in r.final.items()},
+                           "device": r.device, "message": r.message, "checkpoint": r.checkpoint} for r in runs],
+                         indent=2, allow_nan=False))
         return 0
     if not runs:
         print("no runs yet: python -m nin_core train --preset tiny")
     for r in runs:
-        f = r.final
-        metrics = (f"loss {f['train_loss']:.3f}, train acc {f['train_acc']:.3f}, test acc {f.get('test_acc', 0):.3f}"
-                   if "train_loss" in f else "")
+        metrics = closing_lines(r.final, r.device).split("\n")[0]
         print(f"{r.id:>4}  {r.status:<11}  {r.name:<24}  {metrics}")
     return 0
 

@@ -250,8 +250,3 @@ def estimate_run(config: RunConfig, rate: Throughput, *, mult_adds: int | None =
     eval_s = mult_adds * n_test * t.epochs / rate.mult_adds_per_s + eval_steps * rate.step_overhead_s / 3
     return Estimate(train_s + eval_s + STARTUP_S, train_s, eval_s, rate.device, mult_adds, n_train, n_test,
                     t.epochs)
-
-
-def estimate_config(config: RunConfig, *, home: str | Path | None = None) -> Estimate:
-    """Measure (once) the configuration's device and estimate the run on it."""
-    return estimate_run(config, throughput(config.train.device, config.train.precision, home=home))

@@ -180,12 +180,17 @@ class RunStore:
         return self.home / "runs" / str(int(run_id))
 
     # --- runs ------------------------------------------------------------------------------------
-    def create_run(self, config: RunConfig, name: str | None = None, *, sweep: str | None = None) -> int:
+    def create_run(self, config: RunConfig, name: str | None = None, *, sweep: str | None = None,
+                   claim: bool = False) -> int:
+        """Queue a run. ``claim``: the calling process will train it itself, so no worker may take it meanwhile."""
         clean = " ".join((name or "").split())[:100]
+        pid, start, host = this_process() if claim else (None, None, None)
         with self._write() as db:
             cur = db.execute(
-                "INSERT INTO runs (name, status, config, sweep, created_at) VALUES (?, 'queued', ?, ?, ?)",
-                (clean, config.to_json(indent=None), sweep, time.time()))
+                "INSERT INTO runs (name, status, config, sweep, created_at, pid, pid_start, host, heartbeat_at) "
+                "VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+                (clean, config.to_json(indent=None), sweep, time.time(), pid, start, host,
+                 time.time() if claim else None))
             run_id = cur.lastrowid
             if not clean:
                 db.execute("UPDATE runs SET name = ? WHERE id = ?", (f"run {run_id}", run_id))

@@ -86,13 +86,19 @@ class TrainResult:
     hint: str | None = None
 
     def final(self) -> dict:
+        """The final metrics a run records: those it reached (a diverged run's loss is NaN or infinite)."""
         return {k: v for k, v in asdict(self).items()
                 if k in ("train_loss", "train_acc", "test_acc", "examples_per_sec") and v is not None}
 
-    def summary(self) -> str:
-        """The seed's two closing lines."""
-        return (f"loss {self.train_loss:.3f}, train acc {self.train_acc:.3f}, test acc {self.test_acc:.3f}\n"
-                f"{self.examples_per_sec:.1f} examples/sec on {self.device}")
+
+def closing_lines(final: dict, device: str | None) -> str:
+    """The seed's two closing lines, ``loss X, train acc Y, test acc Z`` and ``N examples/sec on DEVICE``, from a
+    run's final metrics; a run that ended before its first evaluation (diverged, stalled or stopped in epoch 1)
+    gets what it has."""
+    parts = [f"{label} {final[key]:.3f}" for label, key in (("loss", "train_loss"), ("train acc", "train_acc"),
+                                                           ("test acc", "test_acc")) if final.get(key) is not None]
+    speed = final.get("examples_per_sec")
+    return ", ".join(parts) + (f"\n{speed:.1f} examples/sec on {device}" if speed is not None else "")
 
 
 def make_optimizer(config: RunConfig, params) -> torch.optim.Optimizer:

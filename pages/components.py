@@ -19,6 +19,7 @@ from nin_core.config import PRESETS, BlockConfig, ConfigError, ConfigIssue, RunC
 from nin_core.devices import resolve_device
 from nin_core.store import Run, RunStore
 from nin_core.sweep import queue_position
+from nin_core.train import closing_lines
 from nin_core.urlconfig import CONFIG_KEYS, decode, default_preset, encode, has_config
 
 _CONFIG, _BASE, _PRESET, _VERSION = "nin.config", "nin.config_base", "nin.preset", "nin.config_version"
@@ -300,20 +301,9 @@ def status_markdown(status: str) -> str:
     return f":{color}-badge[{icon} {status}]"
 
 
-def run_status_badge(run: Run) -> None:
-    color, icon = _BADGES.get(run.status, ("gray", ":material/help:"))
-    st.badge(run.status, icon=icon, color=color)
-
-
 def final_line(run: Run) -> str | None:
-    """The seed's closing lines: ``loss X, train acc Y, test acc Z`` and ``N examples/sec on DEVICE``."""
-    f = run.final
-    if not all(f.get(k) is not None for k in ("train_loss", "train_acc")):
-        return None
-    test = f", test acc {f['test_acc']:.3f}" if f.get("test_acc") is not None else ""
-    speed = (f"  \n{f['examples_per_sec']:.1f} examples/sec on {run.device}"
-             if f.get("examples_per_sec") is not None else "")
-    return f"loss {f['train_loss']:.3f}, train acc {f['train_acc']:.3f}{test}{speed}"
+    """The seed's closing lines (``loss X, train acc Y, test acc Z`` / ``N examples/sec on DEVICE``) as Markdown."""
+    return closing_lines(run.final, run.device).replace("\n", "  \n") if run.final else None
 
 
 def _clock(seconds: float | None) -> str:

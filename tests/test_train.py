@@ -13,7 +13,7 @@ from nin_core.checkpoint import CheckpointError, load_checkpoint, load_model, sa
 from nin_core.config import TINY
 from nin_core.data import load_fashion_mnist
 from nin_core.model import build_model
-from nin_core.train import STALLED_HINT, Trainer
+from nin_core.train import STALLED_HINT, Trainer, closing_lines
 
 SMALL = TINY.with_overrides(train_size=1024, test_size=256, epochs=2, device="cpu")
 
@@ -32,7 +32,7 @@ def test_training_lowers_the_loss_and_reports_like_train_ch6(data):
     assert losses[-1] < losses[0] < math.log(10) + 0.05
     assert result.test_acc > 0.4 and 0 <= result.train_acc <= 1
     assert result.examples_per_sec > 0
-    lines = result.summary().splitlines()
+    lines = closing_lines(result.final(), result.device).splitlines()
     assert lines[0].startswith("loss ") and ", train acc " in lines[0] and ", test acc " in lines[0]
     assert lines[1].endswith("examples/sec on cpu")
     points = [p for *_, pts in seen for p in pts]

@@ -3,7 +3,8 @@ temporary NIN_HOME), Debian's Chromium driven by Playwright, and helpers for Str
 
 Chromium missing (or Playwright not installed) fails these tests with a message saying how to get it:
 `make test` installs both. Set NIN_SKIP_BROWSER=1 to skip them on purpose.
-Screenshots go to docs/screenshots/ (NIN_SCREENSHOT_DIR moves them)."""
+Screenshots go to a temporary folder, so a test run leaves the checkout as it was; `make screenshots` sets
+NIN_SCREENSHOT_DIR=docs/screenshots to renew the README's."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -48,7 +50,7 @@ CHROMIUM = os.environ.get("NIN_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 VIEWPORT = {"width": 1400, "height": 900}
-SHOTS = Path(os.environ.get("NIN_SCREENSHOT_DIR") or ROOT / "docs" / "screenshots")
+SHOTS = Path(os.environ.get("NIN_SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="nin-screenshots-"))
 MAX_SHOT_BYTES = 400_000
 LONG = 120_000  # ms: what a page may take on a shared 2-core CI machine while a run trains beside it
 
