@@ -33,8 +33,12 @@ _APP_RAN = "nin.app_ran"
 
 def app_navigation():
     """The app's pages, as app.py runs them (and its page settings)."""
+    from nin_core.jobs import ensure_worker
+
     st.set_page_config(page_title="NiN dashboard", page_icon=":material/hub:", layout="wide")
     st.session_state[_APP_RAN] = True
+    # Runs left queued when the machine stopped (or their worker died) start again as soon as anyone looks.
+    ensure_worker(get_store())
     return st.navigation([
         st.Page("pages/train.py", title="Playground & training", icon=":material/tune:", default=True),
         st.Page("pages/shapes.py", title="Shapes", icon=":material/table_chart:"),

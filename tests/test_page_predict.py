@@ -65,10 +65,11 @@ def test_no_model_offers_to_train_the_cpu_preset(nin_home, monkeypatch):
     started = []
     monkeypatch.setattr(jobs, "ensure_worker", started.append)  # no real training process in this test
     at = open_page()
+    before = len(started)  # the app also makes sure of a worker on every run
     at.button[0].click().run()
     assert not at.exception, at.exception
     (run,) = RunStore(nin_home).list_runs()
-    assert run.status == "queued" and run.config == CPU and len(started) == 1
+    assert run.status == "queued" and run.config == CPU and len(started) > before
     assert any(f"Run #{run.id} is queued" in s.value for s in at.success)
     at.run()
     assert not at.button and any("queued" in c.value for c in at.caption)

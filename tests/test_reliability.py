@@ -149,6 +149,18 @@ def progress_texts(at: AppTest) -> list[str]:
 
 
 @pytest.mark.slow
+def test_a_run_left_queued_starts_when_anyone_opens_the_app(nin_home):
+    """The machine stopped with runs in the queue (or their worker died): nobody has to queue another to go on."""
+    store = RunStore(nin_home)
+    run_id = store.create_run(TINY.with_overrides(epochs=1, train_size=256, test_size=64, device="cpu"), "left")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert wait_for(lambda: store.get_run(run_id).status in ("finished", "failed")) and \
+           store.get_run(run_id).status == "finished", store.get_run(run_id).message
+
+
+@pytest.mark.slow
 def test_the_app_server_restarted_while_a_run_trains_still_lists_it_and_follows_it_live(nin_home):
     store = RunStore(nin_home)
     at = AppTest.from_file(APP, default_timeout=60)
