@@ -98,7 +98,10 @@ def _train(args: argparse.Namespace, config, dist) -> int:
     issues = launch_issues(config)
     if issues:
         raise ConfigError(issues)
-    find_dataset(config.train.data_dir)
+    if dist is None or dist.local_rank == 0:  # one download per machine, not one per process
+        find_dataset(config.train.data_dir)
+    if dist:
+        dist.barrier()
     stop = {"asked": False}
 
     def on_signal(signum, frame):  # Ctrl-C or SIGTERM: finish the batch, save, record the run as stopped

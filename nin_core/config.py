@@ -301,6 +301,9 @@ def validate(config: RunConfig) -> list[ConfigIssue]:
         if t.batch_size > n_train:
             issues.append(ConfigIssue("train.batch_size",
                                       f"{t.batch_size} is larger than the {n_train} training images"))
+        elif isinstance(t.processes, int) and t.batch_size < t.processes:
+            issues.append(ConfigIssue("train.batch_size", f"{t.batch_size} cannot be shared out over "
+                                                          f"{t.processes} processes: each needs an image"))
     if t.data_dir is not None and not isinstance(t.data_dir, str):
         issues.append(ConfigIssue("train.data_dir", "must be a path"))
     return issues

@@ -41,6 +41,9 @@ class Distributed:
         dist.all_reduce(value, op=dist.ReduceOp.MIN)
         return value
 
+    def barrier(self) -> None:
+        dist.barrier()
+
     def any(self, flag: bool, device: torch.device) -> bool:
         """Whether any process says so: every process must take the same branch, or the next collective hangs."""
         value = torch.tensor(int(flag), device=device)

@@ -17,7 +17,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -87,6 +87,25 @@ def _device_lock_path(store: RunStore, device: str) -> Path:
     return store.home / "locks" / f"device-{device.replace(':', '')}.lock"
 
 
+def _devices_used(config: RunConfig, device: torch.device) -> list[torch.device]:
+    """A run over several processes on GPUs uses one GPU per process: cuda:0 … cuda:N-1, as torchrun places them."""
+    if device.type == "cuda" and config.train.processes > 1:
+        return [torch.device("cuda", i) for i in range(config.train.processes)]
+    return [device]
+
+
+@contextmanager
+def _device_locks(store: RunStore, devices: list[torch.device], *, wait: Callable[[], bool]) -> Iterator[bool]:
+    """Hold every device's lock (taken in one order, so two runs never wait on each other); False if ``wait``
+    gave up first."""
+    with ExitStack() as held:
+        for device in sorted({str(d) for d in devices}):
+            if not held.enter_context(_flock(_device_lock_path(store, device), wait=wait)):
+                yield False
+                return
+        yield True
+
+
 class _Heartbeat(threading.Thread):
     """Keeps the run's heartbeat fresh while a long batch or an evaluation holds the training loop."""
 
@@ -116,9 +135,9 @@ def run_training(store: RunStore, run_id: int, *, on_progress: Callable[[Progres
     except ConfigError as e:
         store.finish(run_id, "failed", message=str(e))
         return None
-    # A torchrun launched by a worker runs under the worker's lock; taking it again would wait for ever.
-    lock = nullcontext(True) if os.environ.get(LOCK_HELD_ENV) else _flock(_device_lock_path(store, str(device)),
-                                                                          wait=lambda: not stop())
+    # A torchrun launched by a worker runs under the worker's locks; taking them again would wait for ever.
+    lock = nullcontext(True) if os.environ.get(LOCK_HELD_ENV) else _device_locks(
+        store, _devices_used(config, device) if dist is None else [device], wait=lambda: not stop())
     with lock as got:
         if not got:
             store.finish(run_id, "stopped", message="stopped while waiting for the device")

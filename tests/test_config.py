@@ -52,6 +52,8 @@ def test_resize_too_small_names_the_minimum_and_the_layer():
     ({"batch_size": 0}, "train.batch_size", "between 1 and 8192"),
     ({"batch_size": 512, "train_size": 100}, "train.batch_size", "larger than the 100 training images"),
     ({"train_size": 70000}, "train.train_size", "between 1 and 60000"),
+    ({"processes": 4, "batch_size": 2}, "train.batch_size", "cannot be shared out over 4 processes"),
+    ({"processes": 0}, "train.processes", "between 1 and 64"),
     ({"test_size": 0}, "train.test_size", "between 1 and 10000"),
     ({"momentum": 1.0}, "train.momentum", "[0, 1)"),
     ({"dropout": -0.1}, "arch.dropout", "[0, 1)"),
