@@ -83,7 +83,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             "init": args.init, "precision": args.precision, "data_dir": args.data_dir, "processes": args.processes})
     dist = from_environment(config.train.device)  # under torchrun: this process's rank
     try:
-        return _train(args, config, dist)
+        code = _train(args, config, dist)
+        if dist:  # leave together: a process that exits while another still talks to it aborts it
+            dist.barrier()
+        return code
     finally:
         shutdown()
 
