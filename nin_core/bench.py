@@ -38,7 +38,7 @@ from torch import nn
 from .config import FASHION_MNIST_TRAIN, RunConfig
 from .data import (IDX_FILES, Batches, FashionMNIST, find_dataset, load_fashion_mnist, load_split,
                    sample_test_images, take_subset)
-from .devices import device_label, resolve_device
+from .devices import device_label, resolve_device, synchronize
 from .model import build_model
 from .predict import Predictor
 from .shapes import shape_table
@@ -59,11 +59,6 @@ PEAK_BF16_TFLOPS = (
 
 
 # --- the device ---------------------------------------------------------------------------------------
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
 
 def start_device(device: torch.device) -> None:
     """Start the device's context and convolution library before any clock does: whichever pipeline ran first
@@ -154,7 +149,7 @@ def batch_prep_seconds(config: RunConfig, device: torch.device) -> float:
     start = time.perf_counter()
     for x, _ in batches:
         x.contiguous(memory_format=torch.channels_last)
-    _sync(device)
+    synchronize(device)
     return time.perf_counter() - start
 
 
@@ -197,7 +192,7 @@ def make_step(config: RunConfig, device: torch.device, memory_format: torch.memo
             loss = loss_fn(forward(x).float(), y)
         loss.backward()
         optimizer.step()
-        _sync(device)
+        synchronize(device)
         return time.perf_counter() - started
 
     return step
@@ -236,7 +231,7 @@ def make_forward(config: RunConfig, device: torch.device, memory_format: torch.m
         with torch.inference_mode(), torch.autocast(device.type, dtype=dtype or torch.float32,
                                                     enabled=dtype is not None):
             model.forward_with_maps(x)
-        _sync(device)
+        synchronize(device)
         return time.perf_counter() - started
 
     return forward

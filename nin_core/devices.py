@@ -53,3 +53,11 @@ def available_devices() -> list[str]:
 def gpu_count() -> int:
     """CUDA GPUs visible here: a run can use them all at once through torchrun."""
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work, so a host clock measures it (a CPU runs synchronously already)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()

@@ -25,7 +25,7 @@ from torch import nn
 
 from .config import (FASHION_MNIST_TEST, FASHION_MNIST_TRAIN, SEED_BLOCKS, TINY, ArchConfig, RunConfig,
                      TrainConfig)
-from .devices import device_label, resolve_device
+from .devices import device_label, resolve_device, synchronize
 from .model import build_model
 from .shapes import shape_table
 from .train import EVAL_PIXELS, autocast_dtype
@@ -112,13 +112,6 @@ def human_duration(seconds: float) -> str:
 
 # --- measuring ----------------------------------------------------------------------------------------
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
 def _stepper(arch: ArchConfig, batch: int, device: torch.device, dtype: torch.dtype | None):
     """One training step of a fresh NiN on random images, as the trainer takes it; returns the step function."""
     model = build_model(arch).to(device, memory_format=torch.channels_last)
@@ -145,7 +138,7 @@ def _time_steps(step, device: torch.device, n: int) -> float:
     for _ in range(n):
         start = time.perf_counter()
         step()
-        _sync(device)
+        synchronize(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -158,7 +151,7 @@ def measure_throughput(device: torch.device, dtype: torch.dtype | None = None) -
         while True:
             step = _stepper(BENCH_ARCH, batch, device, dtype)
             step()  # the first step at a shape sets up kernels and memory
-            _sync(device)
+            synchronize(device)
             step_s = _time_steps(step, device, 1)
             if step_s >= BUSY_STEP_S or batch >= MAX_BATCH:
                 break
@@ -170,7 +163,7 @@ def measure_throughput(device: torch.device, dtype: torch.dtype | None = None) -
         small_ma = shape_table(SMALL_ARCH).total_mult_adds
         small = _stepper(SMALL_ARCH, SMALL_BATCH, device, dtype)
         small()
-        _sync(device)
+        synchronize(device)
         small_s = _time_steps(small, device, 2 * TIMED_STEPS)
         overhead = max(0.0, small_s - 3 * small_ma * SMALL_BATCH / rate)
     return Throughput(device_label(device), rate, overhead, time.time())

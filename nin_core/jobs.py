@@ -221,7 +221,7 @@ def work(store: RunStore) -> int:
                 run_training(store, run_id)
                 count += 1
         # A run queued just as this worker let go of its lock would otherwise wait for the next worker.
-        if not _unclaimed(store):
+        if not store.has_unclaimed():
             return count
 
 
@@ -230,14 +230,10 @@ def worker_pid_path(store: RunStore) -> Path:
     return store.home / "locks" / "worker.pid"
 
 
-def _unclaimed(store: RunStore) -> bool:
-    return any(r.status == "queued" and r.pid is None for r in store.list_runs())
-
-
 def ensure_worker(store: RunStore) -> subprocess.Popen | None:
     """Start a background worker if runs are waiting and none is draining the queue. The worker is a process of
     its own session: it goes on when the page, the browser tab or the app server goes away."""
-    if not _unclaimed(store):
+    if not store.has_unclaimed():
         return None
     with _flock(store.home / "locks" / "worker.lock", wait=None) as free:
         if not free:

@@ -210,6 +210,13 @@ class RunStore:
         with self._connect() as db:
             return [_run(r) for r in db.execute("SELECT * FROM runs ORDER BY id DESC")]
 
+    def has_unclaimed(self) -> bool:
+        """Whether a queued run waits for a worker: one query, as the app asks on every rerun."""
+        self.reconcile()
+        with self._connect() as db:
+            return db.execute("SELECT EXISTS (SELECT 1 FROM runs WHERE status = 'queued' AND pid IS NULL)"
+                              ).fetchone()[0] == 1
+
     def claim(self, run_id: int) -> None:
         """The calling process takes a queued run: it is its to wait for the device and train."""
         pid, start, host = this_process()
