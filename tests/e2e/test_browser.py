@@ -131,9 +131,9 @@ def end_run(server, run_id: int, timeout_s: float = 60) -> None:
 
 
 def test_train_a_tiny_run_and_watch_it_live(page, server):
-    # 14,400 images in batches of 16: seconds of training even on a fast machine, so the bars are seen moving,
+    # 36,000 images in batches of 16: over ten seconds even on an idle machine, so the bars and curves are seen live,
     # and enough steps for the model to learn something
-    choose_tiny(page, server, train_size=4800, test_size=500, epochs=3, batch_size=16)
+    choose_tiny(page, server, train_size=12000, test_size=500, epochs=3, batch_size=16)
     assert_no_errors(page)
     run_id = start_run(page)
     percents, live_points, shot = set(), {}, 0
