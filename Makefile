@@ -4,14 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test setup system screenshots clean
+.PHONY: run test lint setup system screenshots clean
 
 run: setup
 	$(BIN)/streamlit run app.py --server.port $(PORT) --server.address 127.0.0.1
 
-test: setup
+test: setup lint
 	bash scripts/system-packages.sh --browser
 	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
 
 # The README's screenshots, taken by the browser tests (which otherwise keep theirs in a temporary folder).
 screenshots: setup

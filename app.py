@@ -1,5 +1,5 @@
 """The NiN dashboard: configure Network in Network, train it on Fashion-MNIST, look inside it, try it."""
 
-from pages.components import app_navigation
+from pages.state import app_navigation
 
 app_navigation().run()

@@ -42,7 +42,7 @@ from .devices import device_label, resolve_device, synchronize
 from .model import build_model
 from .predict import Predictor
 from .shapes import shape_table
-from .train import Trainer, autocast_dtype, make_optimizer
+from .train import Trainer, autocast, autocast_dtype, make_loss, make_optimizer, train_step
 
 SEED_WORKERS = 4  # d2l's get_dataloader_workers()
 INFERENCE_REPEATS = 30
@@ -182,16 +182,12 @@ def make_step(config: RunConfig, device: torch.device, memory_format: torch.memo
     x = torch.rand(batch, arch.in_channels, arch.resize, arch.resize, generator=gen).to(device)
     x = x.contiguous(memory_format=memory_format)
     y = torch.randint(0, arch.num_classes, (batch,), generator=gen).to(device)
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = make_loss(config)
 
     def step() -> float:
         """Seconds for one step, the device's queue drained."""
         started = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            loss = loss_fn(forward(x).float(), y)
-        loss.backward()
-        optimizer.step()
+        train_step(forward, optimizer, loss_fn, x, y, dtype)
         synchronize(device)
         return time.perf_counter() - started
 
@@ -228,8 +224,7 @@ def make_forward(config: RunConfig, device: torch.device, memory_format: torch.m
 
     def forward() -> float:
         started = time.perf_counter()
-        with torch.inference_mode(), torch.autocast(device.type, dtype=dtype or torch.float32,
-                                                    enabled=dtype is not None):
+        with torch.inference_mode(), autocast(device, dtype):
             model.forward_with_maps(x)
         synchronize(device)
         return time.perf_counter() - started

@@ -13,7 +13,9 @@ from PIL import Image
 
 from .config import RunConfig
 from .shapes import ShapeTable
-from .store import MetricPoint, Run
+from .durations import format_duration
+from .metrics import MetricPoint
+from .store import Run
 
 CURVES = (("train_loss", "train loss", "solid"), ("train_acc", "train acc", "dash"), ("test_acc", "test acc", "dot"))
 PALETTE = ("#2F6FED", "#E8590C", "#2B8A3E", "#AE3EC9", "#C92A2A", "#1098AD", "#5C940D", "#D6336C")
@@ -102,15 +104,6 @@ def top_k_figure(top_k: list[tuple[str, float]]) -> go.Figure:
     fig.update_layout(xaxis={"range": [0, 1], "tickformat": ".0%"}, height=60 + 32 * len(top_k),
                       margin={"l": 10, "r": 10, "t": 10, "b": 10})
     return fig
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "—"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h {m:02d}m" if h else f"{m}m {s:02d}s" if m else f"{s}s"
 
 
 def _channels(config: RunConfig) -> str:

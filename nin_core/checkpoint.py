@@ -19,14 +19,17 @@ class CheckpointError(Exception):
     """A checkpoint that cannot be written or used; the message says why in one line."""
 
 
-def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, config: RunConfig, *, epoch: int,
-                    metrics: dict[str, float] | None = None) -> Path:
-    """Write to a temporary file, then rename, so a crash mid-write never leaves a half checkpoint."""
+def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, config: RunConfig, *, epoch: float,
+                    metrics: dict[str, float] | None = None, train_state: dict | None = None) -> Path:
+    """Write to a temporary file, then rename, so a crash mid-write never leaves a half checkpoint.
+    ``train_state``: what continuing the run needs (the trainer's), beside the model that prediction needs."""
     path = Path(path)
     state = {k: v.detach().to("cpu", torch.float32) if v.is_floating_point() else v.detach().cpu()
              for k, v in model.state_dict().items()}
     payload = {"format": "nin-checkpoint/1", "config": config.to_dict(), "epoch": epoch,
                "metrics": dict(metrics or {}), "model": state}
+    if train_state is not None:
+        payload["train_state"] = train_state
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ckpt-", suffix=".tmp")

@@ -241,6 +241,27 @@ def resize_batch(images_u8: torch.Tensor, size: int) -> torch.Tensor:
     return x.clamp_(0, 1)  # the filter's weights sum to 1 only up to rounding: 1.0000001 would break the range
 
 
+def shift_pixels(resize: int) -> int:
+    """The largest shift of ``flip-shift``: 2 px at Fashion-MNIST's 28 px, scaled with the resize."""
+    return max(1, round(2 * resize / 28))
+
+
+def flip_shift(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each image of a (B, C, H, W) batch mirrored left-right with probability 1/2 and moved by up to
+    ``shift_pixels`` in each direction (the border filled with the background, zero). Drawn on the CPU generator,
+    so a seed gives the same batches on every device; done where the batch lives."""
+    b, _, h, w = x.shape
+    s = shift_pixels(h)
+    flip = (torch.rand(b, generator=generator) < 0.5).to(x.device)
+    dy, dx = (torch.randint(-s, s + 1, (2, b), generator=generator) + s).to(x.device)
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    padded = F.pad(x, (s, s, s, s))
+    rows = (torch.arange(h, device=x.device)[None, :] + dy[:, None])[:, :, None]
+    cols = (torch.arange(w, device=x.device)[None, :] + dx[:, None])[:, None, :]
+    # (B, H, W, C) from per-image windows of the padded batch, back to (B, C, H, W)
+    return padded[torch.arange(b, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
+
+
 class Batches:
     """One epoch of (x, y) batches per iteration; iterate again for the next epoch (with a fresh shuffle).
 
@@ -275,9 +296,14 @@ class Batches:
         return math.ceil(self.num_examples / self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return self.epoch()
+
+    def epoch(self, skip: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One epoch's batches, the first ``skip`` left out (a run continued mid-epoch: the order is drawn all the
+        same, so the generator ends where an uninterrupted epoch leaves it)."""
         # The order is drawn on the CPU generator, so a seed gives the same batches on every device and rank.
         order = torch.randperm(len(self.labels), generator=self.generator) if self.shuffle else None
-        for start in range(0, self.num_examples, self.batch_size):
+        for start in range(skip * self.batch_size, self.num_examples, self.batch_size):
             end = min(start + self.batch_size, self.num_examples)
             if self.world_size > 1:
                 part = torch.arange(start, end).tensor_split(self.world_size)[self.rank]

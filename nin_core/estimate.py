@@ -26,9 +26,10 @@ from torch import nn
 from .config import (FASHION_MNIST_TEST, FASHION_MNIST_TRAIN, SEED_BLOCKS, TINY, ArchConfig, RunConfig,
                      TrainConfig)
 from .devices import device_label, resolve_device, synchronize
+from .durations import format_duration
 from .model import build_model
 from .shapes import shape_table
-from .train import EVAL_PIXELS, autocast_dtype
+from .train import autocast_dtype, eval_batch_size, train_step
 
 BENCH_ARCH = ArchConfig(blocks=SEED_BLOCKS, resize=96)  # the chapter's NiN on smaller images
 SMALL_ARCH = TINY.arch
@@ -69,17 +70,17 @@ class Estimate:
 
     @property
     def text(self) -> str:
-        return human_duration(self.seconds)
+        return format_duration(self.seconds, about=True)
 
     @property
-    def hours(self) -> bool:
+    def takes_hours(self) -> bool:
         """An hour or more: worth a plain warning before launching."""
         return self.seconds >= HOURS_WARNING_S
 
     @property
     def warning(self) -> str | None:
         """A plain warning for a run of hours, with what to do about it; None for a shorter one."""
-        if not self.hours:
+        if not self.takes_hours:
             return None
         if self.device.startswith("CPU") and self.mult_adds_per_image > BIG_NETWORK_MULT_ADDS:
             advice = (" NiN at this size (the seed's 224 px) is meant for a GPU; on a CPU the **cpu** preset trains "
@@ -90,24 +91,6 @@ class Estimate:
 
     def __str__(self) -> str:
         return f"{self.text} on {self.device}"
-
-
-def human_duration(seconds: float) -> str:
-    """``about 40 s``, ``about 12 min``, ``about 3 h 20 min``, ``about 2 days 5 h``."""
-    if seconds < 45:
-        return f"about {max(5, round(seconds / 5) * 5)} s"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"about {max(1, minutes)} min"
-    if seconds < 24 * 3600:
-        minutes = round(seconds / 600) * 10  # to the nearest 10 minutes
-        h, m = divmod(minutes, 60)
-        if h >= 24:
-            return "about 1 day"
-        return f"about {h} h" + (f" {m} min" if m else "")
-    hours = round(seconds / 3600)
-    d, h = divmod(hours, 24)
-    return f"about {d} day{'s' if d != 1 else ''}" + (f" {h} h" if h else "")
 
 
 # --- measuring ----------------------------------------------------------------------------------------
@@ -123,11 +106,7 @@ def _stepper(arch: ArchConfig, batch: int, device: torch.device, dtype: torch.dt
     loss_fn = nn.CrossEntropyLoss()
 
     def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            loss = loss_fn(model(x).float(), y)
-        loss.backward()
-        optimizer.step()
+        train_step(model, optimizer, loss_fn, x, y, dtype)
 
     return step
 
@@ -236,7 +215,7 @@ def estimate_run(config: RunConfig, rate: Throughput, *, mult_adds: int | None =
     t = config.train
     n_train = t.train_size or FASHION_MNIST_TRAIN
     n_test = t.test_size or FASHION_MNIST_TEST
-    eval_batch = max(t.batch_size, min(1024, EVAL_PIXELS // config.arch.resize ** 2))
+    eval_batch = eval_batch_size(config)
     train_steps = math.ceil(n_train / t.batch_size) * t.epochs
     eval_steps = math.ceil(n_test / eval_batch) * t.epochs
     train_s = 3 * mult_adds * n_train * t.epochs / rate.mult_adds_per_s + train_steps * rate.step_overhead_s

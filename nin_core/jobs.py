@@ -27,8 +27,9 @@ from .config import ConfigError, ConfigIssue, RunConfig
 from .data import DataNotFoundError, find_dataset
 from .devices import resolve_device
 from .distributed import Distributed
-from .store import HEARTBEAT_S, MetricPoint, RunStore
-from .train import Progress, Trainer, TrainResult
+from .metrics import MetricPoint, Progress
+from .store import ACTIVE, HEARTBEAT_S, Run, RunStore
+from .train import Trainer, TrainResult, resumable_state
 
 log = logging.getLogger(__name__)
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -53,6 +54,8 @@ def launch_issues(config: RunConfig) -> list[ConfigIssue]:
     if config.train.data_dir is not None and "train.data_dir" not in fields:
         try:
             find_dataset(config.train.data_dir, download=False)
+        except OSError as e:  # a name too long, a folder that cannot be read: the field's message, not a crash
+            issues.append(ConfigIssue("train.data_dir", f"cannot be used: {e.strerror or e}."))
         except DataNotFoundError as e:
             issues.append(ConfigIssue("train.data_dir", f"{e.problem} Name a folder holding the four Fashion-MNIST "
                                                         "IDX files, or leave it empty to use NIN_DATASET_DIR, the "
@@ -161,8 +164,8 @@ def run_training(store: RunStore, run_id: int, *, on_progress: Callable[[Progres
                 on_progress(progress)
 
         try:
-            trainer = Trainer(config, on_progress=report, should_stop=stop,
-                              checkpoint_path=store.run_dir(run_id) / CHECKPOINT_NAME, dist=dist)
+            trainer = Trainer(config, on_progress=report, should_stop=stop, checkpoint_path=checkpoint, dist=dist,
+                              resume_from=resume_point(store, run))
             result = trainer.run()
         except (ConfigError, DataNotFoundError, CheckpointError) as e:
             store.finish(run_id, "failed", message=str(e))
@@ -180,6 +183,42 @@ def run_training(store: RunStore, run_id: int, *, on_progress: Callable[[Progres
             store.set_checkpoint(run_id, checkpoint)
         store.finish(run_id, result.status, final=result.final(), message=result.message, hint=result.hint)
         return result
+
+
+def resume_point(store: RunStore, run: Run) -> Path | None:
+    """The checkpoint a queued run continues from: its own, when it was queued again by ``continue_run``."""
+    return store.run_dir(run.id) / CHECKPOINT_NAME if run.resumes else None
+
+
+def continue_issues(store: RunStore, run: Run, epochs: int) -> tuple[list[str], float | None]:
+    """Why ``run`` cannot train on to ``epochs`` epochs (one line each; empty if it can), and the epoch its
+    checkpoint reached."""
+    if run.status in ACTIVE:
+        return [f"run {run.id} is {run.status}: only a stopped, interrupted or finished run can continue"], None
+    path = store.run_dir(run.id) / CHECKPOINT_NAME
+    try:
+        saved = resumable_state(path)
+    except CheckpointError as e:
+        return [f"run {run.id} cannot continue: {e}"], None
+    state = saved["train_state"]
+    reached = state["epoch"] - 1 + state["batch"] / state["batches"]
+    problems = []
+    if epochs <= reached:
+        problems.append(f"run {run.id} has trained {reached:g} epochs: give a total above that, got {epochs}")
+    issues = run.config.with_overrides(epochs=epochs).validate() if isinstance(epochs, int) else []
+    problems += [f"run {run.id}'s configuration no longer validates: {i}" for i in issues]
+    return problems, reached
+
+
+def continue_run(store: RunStore, run_id: int, epochs: int, *, claim: bool = False) -> float:
+    """Queue an ended run to train on to ``epochs`` in all; returns the epoch it goes on from. A ValueError says
+    in one line why it cannot, and then nothing has changed."""
+    run = store.get_run(run_id)
+    problems, reached = continue_issues(store, run, epochs)
+    if problems:
+        raise ValueError(problems[0])
+    store.continue_run(run_id, run.config.with_overrides(epochs=epochs), reached, claim=claim)
+    return reached
 
 
 def _run_torchrun(store: RunStore, run_id: int, processes: int) -> None:

@@ -16,86 +16,10 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .config import MAX_RESIZE, ArchConfig
+from .config import ArchConfig
+from .geometry import MAX_RESIZE, failure, last_block_size, min_input_size, size_problem, steps
 
-ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
-
-
-def _ordinal(i: int) -> str:
-    return ORDINALS[i] if i < len(ORDINALS) else f"{i + 1}th"
-
-
-@dataclass(frozen=True)
-class _Step:
-    """One layer as seen on paper: its window, and how it names itself in a message."""
-
-    kind: str  # the class name the seed's loop prints
-    label: str
-    kernel: int = 1
-    stride: int = 1
-    padding: int = 0
-    window: str = ""  # for messages: "its 3×3 window"
-
-    def out_size(self, n: int) -> int:
-        if self.kind in ("Sequential", "MaxPool2d"):
-            return (n + 2 * self.padding - self.kernel) // self.stride + 1
-        return 1 if self.kind == "AdaptiveAvgPool2d" else n
-
-
-def _steps(arch: ArchConfig) -> list[_Step]:
-    steps = []
-    last = len(arch.blocks) - 1
-    for i, b in enumerate(arch.blocks):
-        if i == last:
-            steps.append(_Step("Dropout", f"Dropout (p={arch.dropout:g})"))
-        steps.append(_Step(
-            "Sequential",
-            f"NiN block {i + 1}: {b.kernel_size}×{b.kernel_size} conv, stride {b.stride}, pad {b.padding}, "
-            f"then two 1×1 convs, {b.out_channels} ch",
-            b.kernel_size, b.stride, b.padding,
-            f"the {_ordinal(i)} NiN block's {b.kernel_size}×{b.kernel_size} convolution"))
-        if i != last:
-            steps.append(_Step("MaxPool2d", f"MaxPool2d {i + 1}: {arch.pool_kernel}×{arch.pool_kernel}, "
-                                            f"stride {arch.pool_stride}",
-                               arch.pool_kernel, arch.pool_stride, 0, f"the {_ordinal(i)} max-pool"))
-    steps += [_Step("AdaptiveAvgPool2d", "Global average pool"), _Step("Flatten", "Flatten")]
-    return steps
-
-
-def _failure(step: _Step, n: int) -> str | None:
-    """Why ``step`` cannot take an n×n input, or None if it can."""
-    if step.out_size(n) >= 1:
-        return None
-    padded = f" (padded to {n + 2 * step.padding}×{n + 2 * step.padding})" if step.padding else ""
-    return (f"{step.window} would get a {n}×{n} input{padded}, smaller than its "
-            f"{step.kernel}×{step.kernel} window")
-
-
-def _walk(arch: ArchConfig, size: int) -> str | None:
-    n = size
-    for step in _steps(arch):
-        reason = _failure(step, n)
-        if reason:
-            return reason
-        n = step.out_size(n)
-    return None
-
-
-def min_input_size(arch: ArchConfig) -> int | None:
-    """The smallest square input (px) every layer accepts, or None if none up to MAX_RESIZE does."""
-    # Each layer's output grows with its input, so the first size that fits is the answer.
-    return next((n for n in range(1, MAX_RESIZE + 1) if _walk(arch, n) is None), None)
-
-
-def size_problem(arch: ArchConfig, size: int) -> str | None:
-    """A message saying why ``size`` px is too small for ``arch``, or None if it fits."""
-    reason = _walk(arch, size)
-    if reason is None:
-        return None
-    smallest = min_input_size(arch)
-    need = f"it needs at least {smallest} px" if smallest else f"no input up to {MAX_RESIZE} px fits it"
-    return f"resize {size} is too small for this architecture: {need} ({reason})"
-
+__all__ = ["ShapeRow", "ShapeTable", "min_input_size", "shape_table", "size_problem"]
 
 @dataclass(frozen=True)
 class ShapeRow:
@@ -181,9 +105,12 @@ def shape_table(arch: ArchConfig, size: int | None = None, batch: int = 1) -> Sh
         model = NiN(arch).eval()
         x = torch.empty(table.input_shape)
     n, rf, jump = size, 1, 1
-    for index, (layer, step) in enumerate(zip(model, _steps(arch))):
+    for index, (layer, step) in enumerate(zip(model, steps(arch))):
         params = sum(p.numel() for p in layer.parameters())
-        reason = _failure(step, n)
+        reason = failure(step, n)
+        if reason is None and isinstance(layer, nn.Linear) and n != last_block_size(arch, arch.resize):
+            reason = (f"the fully connected head was built for {arch.resize} px inputs (a "
+                      f"{last_block_size(arch, arch.resize)}×{last_block_size(arch, arch.resize)} map), not {size} px")
         if reason is None:
             try:
                 with FlopCounterMode(display=False) as counter:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import RunConfig
+from .metrics import MetricPoint
 
 STATUSES = ("queued", "running", "finished", "stopped", "diverged", "stalled", "failed", "interrupted")
 ACTIVE = ("queued", "running")
@@ -62,21 +63,15 @@ CREATE TABLE IF NOT EXISTS metrics (
 );
 CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, epoch);
 """
+# Columns added since the first store: added to an older database when it is opened.
+ADDED_COLUMNS = {
+    "runs": {"resumes": "TEXT NOT NULL DEFAULT '[]'", "experiment": "TEXT"},
+    "metrics": {"lr": "REAL"},
+}
 
 
 class RunNotFound(LookupError):
     pass
-
-
-@dataclass(frozen=True)
-class MetricPoint:
-    """One point of the curves, at a fractional epoch as d2l's animator plots them; test accuracy only at epoch ends."""
-
-    epoch: float
-    train_loss: float | None = None
-    train_acc: float | None = None
-    test_acc: float | None = None
-    examples_per_sec: float | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +94,15 @@ class Run:
     hint: str | None = None
     checkpoint: str | None = None
     stop_requested: bool = False
+    resumes: list = field(default_factory=list)  # each time it was continued: {"from_epoch", "to_epochs", "at"}
+    experiment: str | None = None  # the chapter exercise it belongs to
+
+    @property
+    def epochs_done(self) -> float:
+        """How far it trained, in epochs (fractional when stopped mid-epoch)."""
+        return float(self.progress.get("epoch", 1) - 1 + (self.progress.get("batch", 0) /
+                                                             self.progress["batches"]
+                                                             if self.progress.get("batches") else 0))
 
     @property
     def active(self) -> bool:
@@ -151,6 +155,11 @@ class RunStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            for table, columns in ADDED_COLUMNS.items():
+                have = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+                for name, kind in columns.items():
+                    if name not in have:
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     # --- plumbing --------------------------------------------------------------------------------
     @contextmanager
@@ -181,15 +190,15 @@ class RunStore:
 
     # --- runs ------------------------------------------------------------------------------------
     def create_run(self, config: RunConfig, name: str | None = None, *, sweep: str | None = None,
-                   claim: bool = False) -> int:
+                   experiment: str | None = None, claim: bool = False) -> int:
         """Queue a run. ``claim``: the calling process will train it itself, so no worker may take it meanwhile."""
         clean = " ".join((name or "").split())[:100]
         pid, start, host = this_process() if claim else (None, None, None)
         with self._write() as db:
             cur = db.execute(
-                "INSERT INTO runs (name, status, config, sweep, created_at, pid, pid_start, host, heartbeat_at) "
-                "VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
-                (clean, config.to_json(indent=None), sweep, time.time(), pid, start, host,
+                "INSERT INTO runs (name, status, config, sweep, experiment, created_at, pid, pid_start, host, "
+                "heartbeat_at) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (clean, config.to_json(indent=None), sweep, experiment, time.time(), pid, start, host,
                  time.time() if claim else None))
             run_id = cur.lastrowid
             if not clean:
@@ -254,9 +263,9 @@ class RunStore:
             db.execute("UPDATE runs SET progress = ?, heartbeat_at = ? WHERE id = ?",
                        (json.dumps(progress), time.time(), int(run_id)))
             db.executemany(
-                "INSERT INTO metrics (run_id, epoch, train_loss, train_acc, test_acc, examples_per_sec, recorded_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(int(run_id), p.epoch, p.train_loss, p.train_acc, p.test_acc, p.examples_per_sec, time.time())
+                "INSERT INTO metrics (run_id, epoch, train_loss, train_acc, test_acc, examples_per_sec, lr, "
+                "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(int(run_id), p.epoch, p.train_loss, p.train_acc, p.test_acc, p.examples_per_sec, p.lr, time.time())
                  for p in points])
 
     def set_checkpoint(self, run_id: int, path: str | os.PathLike) -> None:
@@ -277,6 +286,25 @@ class RunStore:
             db.execute("UPDATE runs SET stop_requested = 1 WHERE id = ?", (int(run_id),))
             db.execute("UPDATE runs SET status = 'stopped', finished_at = ?, message = 'stopped before it started' "
                        "WHERE id = ? AND status = 'queued' AND pid IS NULL", (time.time(), int(run_id)))
+
+    def continue_run(self, run_id: int, config: RunConfig, from_epoch: float, *, claim: bool = False) -> None:
+        """Queue an ended run again to train on (to ``config``'s epochs) from its checkpoint at ``from_epoch``: it
+        keeps its id, and its curves past that point (a run killed mid-epoch drew some) are dropped. The caller
+        has checked that it can (``jobs.continue_issues``). ``claim``: the calling process trains it itself."""
+        pid, start, host = this_process() if claim else (None, None, None)
+        with self._write() as db:
+            row = db.execute("SELECT status, resumes FROM runs WHERE id = ?", (int(run_id),)).fetchone()
+            if row is None:
+                raise RunNotFound(f"no run with id {run_id}")
+            if row["status"] in ACTIVE:
+                raise ValueError(f"run {run_id} is {row['status']}: only an ended run can continue")
+            resumes = [*json.loads(row["resumes"]), {"from_epoch": from_epoch, "to_epochs": config.train.epochs,
+                                                     "at": time.time()}]
+            db.execute("UPDATE runs SET status = 'queued', config = ?, resumes = ?, stop_requested = 0, pid = ?, "
+                       "pid_start = ?, host = ?, heartbeat_at = ?, finished_at = NULL, message = NULL, hint = NULL "
+                       "WHERE id = ?", (config.to_json(indent=None), json.dumps(resumes), pid, start, host,
+                                        time.time(), int(run_id)))
+            db.execute("DELETE FROM metrics WHERE run_id = ? AND epoch > ?", (int(run_id), from_epoch + 1e-9))
 
     def stop_requested(self, run_id: int) -> bool:
         with self._connect() as db:
@@ -301,7 +329,7 @@ class RunStore:
     # --- metrics ---------------------------------------------------------------------------------
     def metrics(self, run_id: int) -> list[MetricPoint]:
         with self._connect() as db:
-            rows = db.execute("SELECT epoch, train_loss, train_acc, test_acc, examples_per_sec FROM metrics "
+            rows = db.execute("SELECT epoch, train_loss, train_acc, test_acc, examples_per_sec, lr FROM metrics "
                               "WHERE run_id = ? ORDER BY epoch, rowid", (int(run_id),)).fetchall()
         return [MetricPoint(*r) for r in rows]
 
@@ -339,4 +367,5 @@ def _run(row: sqlite3.Row) -> Run:
         finished_at=row["finished_at"], heartbeat_at=row["heartbeat_at"], device=row["device"], pid=row["pid"],
         host=row["host"], progress=json.loads(row["progress"]), final=json.loads(row["final"]),
         message=row["message"], hint=row["hint"], checkpoint=row["checkpoint"],
-        stop_requested=bool(row["stop_requested"]))
+        stop_requested=bool(row["stop_requested"]), resumes=json.loads(row["resumes"]),
+        experiment=row["experiment"])

@@ -14,25 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import ConfigIssue, RunConfig
+from .config import SETTINGS, ConfigIssue, RunConfig, parse_setting
+from .settings import format_value
 from .store import Run, RunStore
-from .urlconfig import format_value, parse_value
 
-# The settings a sweep may vary, with what a person reads in the picker.
-SWEEPABLE: dict[str, str] = {
-    "lr": "learning rate",
-    "batch_size": "batch size",
-    "epochs": "epochs",
-    "resize": "input size (resize)",
-    "dropout": "dropout",
-    "momentum": "momentum",
-    "weight_decay": "weight decay",
-    "optimizer": "optimizer",
-    "init": "initialisation",
-    "seed": "random seed",
-    "train_size": "training images",
-    "precision": "precision",
-}
+# The settings a sweep may vary (their declarations say so), with what a person reads in the picker.
+SWEEPABLE: dict[str, str] = {name: s.spec.label for name, s in SETTINGS.items() if s.spec.sweep}
 MAX_SETTINGS = 2
 MAX_RUNS = 16
 
@@ -63,12 +50,13 @@ def parse_values(setting: str, text: str) -> tuple[list[Any], list[ConfigIssue]]
     name = f"sweep.{setting}"
     if setting not in SWEEPABLE:
         return [], [ConfigIssue(name, f"{setting!r} cannot be swept; choose one of {', '.join(SWEEPABLE)}")]
-    parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
+    # Commas, semicolons or spaces between values: "0.1, 0.05" and "0.1 0.05" are the same list.
+    parts = text.replace(";", ",").replace(",", " ").split()
     if not parts:
         return [], [ConfigIssue(name, "give at least one value, separated by commas")]
     values, issues = [], []
     for part in parts:
-        value, problem = parse_value(setting, part)
+        value, problem = parse_setting(setting, part)
         if problem:
             issues.append(ConfigIssue(name, problem))
         elif value in values:
@@ -78,13 +66,16 @@ def parse_values(setting: str, text: str) -> tuple[list[Any], list[ConfigIssue]]
     return values, issues
 
 
-def run_name(overrides: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={format_value(v)}" for k, v in overrides.items())
+def run_name(overrides: dict[str, Any], base_name: str | None = None) -> str:
+    """``lr=0.1, batch_size=64``, after the base configuration's name when there is one: ``cpu · lr=0.1``."""
+    varied = ", ".join(f"{k}={format_value(v)}" for k, v in overrides.items())
+    return f"{base_name} · {varied}" if base_name else varied
 
 
-def plan_sweep(base: RunConfig, axes: Sequence[tuple[str, str]]) -> SweepPlan:
+def plan_sweep(base: RunConfig, axes: Sequence[tuple[str, str]], base_name: str | None = None) -> SweepPlan:
     """The cartesian product of the values of up to two settings, each run validated. ``axes`` holds
-    (setting, comma-separated values); a setting left empty ("") is skipped."""
+    (setting, values separated by commas or spaces); a setting left empty ("") is skipped. ``base_name`` (what
+    the base configuration is called, e.g. ``cpu, resize=32``) starts each run's name."""
     axes = [(s, t) for s, t in axes if s]
     plan = SweepPlan()
     if not axes:
@@ -124,7 +115,7 @@ def plan_sweep(base: RunConfig, axes: Sequence[tuple[str, str]]) -> SweepPlan:
             if (found.field, found.message) not in seen:
                 seen.add((found.field, found.message))
                 plan.issues.append(found)
-        plan.runs.append(SweepRun(run_name(overrides), config, overrides))
+        plan.runs.append(SweepRun(run_name(overrides, base_name), config, overrides))
     return plan
 
 

@@ -9,23 +9,18 @@ reported as a ConfigIssue, and values that read but are out of range stay, for t
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from .config import PRESETS, ArchConfig, BlockConfig, ConfigIssue, RunConfig, TrainConfig
+from .config import PRESETS, SETTINGS, ConfigIssue, RunConfig, parse_setting
+from .settings import format_value
 
-ARCH_PARAMS = tuple(f.name for f in fields(ArchConfig))
-TRAIN_PARAMS = tuple(f.name for f in fields(TrainConfig))
-PARAMS = ARCH_PARAMS + TRAIN_PARAMS  # the link's order: the network first, then its training
+PARAMS = tuple(SETTINGS)  # the link's order: the network first, then its training
 PRESET_PARAM = "preset"
 CONFIG_KEYS = frozenset((PRESET_PARAM, *PARAMS))
-ALL = "all"  # train_size / test_size: the whole split
-
-_TYPES = {f.name: str(f.type) for f in (*fields(ArchConfig), *fields(TrainConfig))}
 
 
 def default_preset() -> str:
@@ -33,27 +28,9 @@ def default_preset() -> str:
     return "seed" if torch.cuda.is_available() else "cpu"
 
 
-def get_setting(config: RunConfig, name: str) -> Any:
-    return getattr(config.arch if name in ARCH_PARAMS else config.train, name)
-
-
-def format_value(value: Any) -> str:
-    """A setting's value as a person writes it: 0.05, 1e-05, 64, adamw, all, 48-5-1-2,96-3-1-1."""
-    if value is None:
-        return ALL
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-    if isinstance(value, tuple) and all(isinstance(b, BlockConfig) for b in value):
-        return ",".join(f"{b.out_channels}-{b.kernel_size}-{b.stride}-{b.padding}" for b in value)
-    return str(value)
-
-
 def differences(config: RunConfig, base: RunConfig) -> dict[str, Any]:
     """The settings (by name, in link order) whose value in ``config`` differs from ``base``."""
-    return {name: get_setting(config, name) for name in PARAMS
-            if get_setting(config, name) != get_setting(base, name)}
+    return {name: config.get(name) for name in PARAMS if config.get(name) != base.get(name)}
 
 
 def closest_preset(config: RunConfig) -> str:
@@ -103,48 +80,6 @@ def _last(value: Any) -> str:
     return str(value).strip()
 
 
-def parse_blocks(text: str) -> tuple[tuple[BlockConfig, ...] | None, str | None]:
-    """``48-5-1-2,96-3-1-1`` → blocks, or None and why not."""
-    blocks = []
-    parts = [p.strip() for p in text.split(",")]
-    if not text.strip():
-        return None, "gives no blocks"
-    for i, part in enumerate(parts, start=1):
-        numbers = part.split("-")
-        if not 2 <= len(numbers) <= 4 or not all(n.strip().isdigit() for n in numbers):
-            return None, (f"block {i} ({part!r}) must be out_channels-kernel_size-stride-padding in whole "
-                          f"numbers, e.g. 96-3-1-1")
-        values = [int(n) for n in numbers] + [1, 0][len(numbers) - 2:]
-        blocks.append(BlockConfig(*values))
-    return tuple(blocks), None
-
-
-def parse_value(name: str, text: str) -> tuple[Any, str | None]:
-    """One setting from its text (as in a link or a sweep list) → (value, None), or (None, why it cannot be read)."""
-    if name == "blocks":
-        return parse_blocks(text)
-    kind = _TYPES[name]
-    optional = kind.endswith("| None")
-    base = kind.replace("| None", "").strip()
-    if optional and (text.lower() == ALL or (name == "data_dir" and text == "")):
-        return None, None
-    if base == "str":
-        return (text.lower() if name != "data_dir" else text), None
-    if base == "int":
-        try:
-            number = float(text)
-        except ValueError:
-            return None, f"{text!r} is not a number"
-        if not math.isfinite(number) or not number.is_integer():
-            return None, f"{text!r} is not a whole number"
-        return int(number), None
-    try:
-        number = float(text)
-    except ValueError:
-        return None, f"{text!r} is not a number"
-    return number, None
-
-
 def decode(params: Mapping[str, Any], default: str | None = None) -> DecodedConfig:
     """A configuration from query parameters: the preset (``default`` or default_preset() if none is given),
     with each setting in the link applied. Never raises."""
@@ -159,9 +94,9 @@ def decode(params: Mapping[str, Any], default: str | None = None) -> DecodedConf
     for name in PARAMS:
         if name not in params:
             continue
-        value, problem = parse_value(name, _last(params[name]))
+        value, problem = parse_setting(name, _last(params[name]))
         if problem:
-            unreadable.append(ConfigIssue(name, f"{problem}; left at {format_value(get_setting(PRESETS[preset], name))}"))
+            unreadable.append(ConfigIssue(name, f"{problem}; left at {format_value(PRESETS[preset].get(name))}"))
         else:
             overrides[name] = value
     ignored = [k for k in params if k not in CONFIG_KEYS]

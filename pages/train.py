@@ -3,16 +3,16 @@ long it will take, then train it (or a small sweep) in the background and watch 
 
 import streamlit as st
 
-from nin_core.config import INITS, MAX_RESIZE, OPTIMIZERS, PRECISIONS
-from nin_core.devices import available_devices, gpu_count
-from nin_core.estimate import estimate_run, human_duration, throughput
+from nin_core.durations import format_duration
+from nin_core.estimate import estimate_run, throughput
 from nin_core.jobs import ensure_worker
 from nin_core.shapes import shape_table
 from nin_core.sweep import SWEEPABLE, pick_live_run, plan_sweep, queue_sweep, sweep_label
 from nin_core.urlconfig import describe
-from pages.components import (URL_ISSUES, config_file_buttons, config_issues, device_choice_label, get_config,
-                              get_preset, get_store, inside_app, live_run, preset_picker, problem_markdown,
-                              SettingsForm, shape_summary, status_markdown, update_config)
+from pages.live_run import live_run, status_markdown
+from pages.settings_form import SettingsForm, problem_markdown, shape_summary
+from pages.state import (URL_ISSUES, changes_caption, config_file_buttons, config_issues, get_config, get_preset,
+                         get_store, inside_app, preset_picker, update_config)
 
 inside_app()
 
@@ -25,61 +25,15 @@ st.caption("d2l 7.3 on Fashion-MNIST: every setting of the network and its train
 for issue in st.session_state.pop(URL_ISSUES, []):
     st.warning(f"The link's `{issue.field}` was not used: {issue.message}", icon=":material/link_off:")
 preset_picker()
+changes = st.container()  # filled once the fields below say what the configuration now is
 
-
-form = SettingsForm()
-settings, side = st.columns([3, 1.2], gap="large")
+settings, side = st.columns([3, 1.1], gap="large")
 with settings:
-    with st.container(border=True):
-        st.markdown("**Architecture**")
-        table_col, arch_col = st.columns([3, 2])
-        with table_col:
-            form.blocks("NiN blocks")
-        with arch_col:
-            a, b = st.columns(2)
-            with a:
-                form.number("pool_kernel", "Pool kernel", min_value=1, max_value=15, step=1)
-                form.number("dropout", "Dropout", min_value=0.0, max_value=1.0, step=0.05)
-                form.number("resize", "Resize (px)", min_value=1, max_value=MAX_RESIZE, step=1,
-                            help="images are resized to N×N before the network")
-            with b:
-                form.number("pool_stride", "Pool stride", min_value=1, max_value=15, step=1)
-                form.number("in_channels", "Input channels", min_value=1, max_value=4, step=1)
-                form.number("num_classes", "Classes", min_value=2, max_value=4096, step=1)
-    with st.container(border=True):
-        st.markdown("**Training**")
-        a, b, c = st.columns(3)
-        with a:
-            form.number("lr", "Learning rate", min_value=0.0, max_value=100.0, step=0.01)
-            form.number("momentum", "Momentum", min_value=0.0, max_value=1.0, step=0.1)
-            form.choice("init", "Initialisation", list(INITS))
-        with b:
-            form.number("epochs", "Epochs", min_value=1, max_value=1000, step=1)
-            form.choice("optimizer", "Optimizer", list(OPTIMIZERS))
-            form.number("seed", "Random seed", min_value=0, max_value=2**31 - 1, step=1)
-        with c:
-            form.number("batch_size", "Batch size", min_value=1, max_value=8192, step=1)
-            form.number("weight_decay", "Weight decay", min_value=0.0, max_value=1.0, step=0.0001)
-            form.choice("precision", "Precision", list(PRECISIONS), help="auto: bf16 where the device computes it natively (a recent GPU, or a CPU with AVX-512 BF16 or AMX); float32: exactly the seed")
-    with st.container(border=True):
-        st.markdown("**Data and device**")
-        a, b, c, d = st.columns(4)
-        with a:
-            form.number("train_size", "Training images", optional=True, min_value=1, step=1000,
-                        placeholder="all 60,000", help="a seeded random subset; empty = all")
-        with b:
-            form.number("test_size", "Test images", optional=True, min_value=1, step=1000,
-                        placeholder="all 10,000", help="empty = all")
-        with c:
-            form.text("data_dir", "Data folder", placeholder="found automatically")
-        with d:
-            form.choice("device", "Device", available_devices(), format_func=device_choice_label)
-            if gpu_count() > 1:
-                form.number("processes", "GPUs", min_value=1, max_value=gpu_count(), step=1,
-                            help="more than one: DistributedDataParallel, one process per GPU, through torchrun")
-
-config = form.config()
+    form = SettingsForm()
+    config = form.render()
 update_config(config)
+with changes:
+    changes_caption(config)
 issues = config_issues(config)
 other_issues = form.show_issues(issues)
 try:
@@ -87,7 +41,7 @@ try:
 except Exception:  # noqa: BLE001 - blocks too broken to build: their fields already say why
     table = None
 
-with side:
+with side, st.container(border=True):
     st.markdown("**What this makes**")
     shape_summary(table)
     estimate = None
@@ -105,7 +59,7 @@ with side:
     if st.button("Train", type="primary", icon=":material/play_arrow:", disabled=bool(issues), width="stretch"):
         st.session_state[WATCH] = store.create_run(config, describe(config, get_preset()))
         ensure_worker(store)
-        st.toast(f"Run {st.session_state[WATCH]} queued: it trains in the background.")
+        st.toast(f"Run {st.session_state[WATCH]} queued: it trains in the background; follow it below.")
     config_file_buttons(config)
 
 with st.expander("Sweep: queue one run per combination of values", icon=":material/grid_view:"):
@@ -116,12 +70,13 @@ with st.expander("Sweep: queue one run per combination of values", icon=":materi
         values = col.text_input(f"Values {i + 1}", key=f"sweep.values{i}", placeholder="e.g. 0.1, 0.05, 0.01")
         axes.append((setting, values))
     if any(s for s, _ in axes):
-        plan = plan_sweep(config, axes)
+        plan = plan_sweep(config, axes, describe(config, get_preset()))
         for issue in plan.issues:
             st.markdown(problem_markdown(f"{issue.field.removeprefix('sweep.')}: {issue.message}"))
         if plan.ok and estimate is not None:
             total = sum(estimate_run(r.config, rate).seconds for r in plan.runs)
-            st.caption(f"{len(plan.runs)} runs, one after another: {human_duration(total)} in all on {rate.device}.")
+            st.caption(f"{len(plan.runs)} runs, one after another: {format_duration(total, about=True)} in all on "
+                       f"{rate.device}.")
         count = f"{len(plan.runs)} run{'s' if len(plan.runs) != 1 else ''}" if plan.runs else "the runs"
         if st.button(f"Queue {count}", key="sweep.queue", icon=":material/queue:",
                      disabled=not plan.ok or bool(issues)):

@@ -43,7 +43,7 @@ def test_shapes_of_a_breaking_configuration_prints_rows_and_the_reason_and_exits
 
 
 @pytest.mark.parametrize("args, words", [
-    (("shapes", "--resize", "abc"), "invalid int value"),
+    (("shapes", "--resize", "abc"), "arch.resize: must be a whole number, got 'abc'"),
     (("shapes", "--preset", "huge"), "invalid choice"),
     (("shapes", "--config", "/no/such/file.json"), "cannot read /no/such/file.json"),
     (("train", "--lr", "nan"), "train.lr: must be a finite number"),
@@ -70,7 +70,7 @@ def test_bad_config_file_names_the_fields(tmp_path, nin_home):
     bad = tmp_path / "bad.json"
     bad.write_text('{"train": {"lr": "fast"}, "arch": {"colour": 3}}')
     out = cli("train", "--config", str(bad))
-    assert out.returncode == 2 and "train.lr: must be a float" in out.stderr and "arch.colour" in out.stderr
+    assert out.returncode == 2 and "train.lr: must be a number, got 'fast'" in out.stderr and "arch.colour" in out.stderr
 
 
 @pytest.mark.slow

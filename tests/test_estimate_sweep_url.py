@@ -10,10 +10,13 @@ import pytest
 
 from nin_core import estimate as est
 from nin_core.config import CPU, PRESETS, SEED, TINY, BlockConfig, ConfigIssue
-from nin_core.estimate import Throughput, estimate_run, human_duration, throughput
+from nin_core.durations import format_duration
+from nin_core.estimate import Throughput, estimate_run, throughput
 from nin_core.store import RunStore
 from nin_core.sweep import MAX_RUNS, pick_live_run, plan_sweep, queue_position, queue_sweep, sweep_label
-from nin_core.urlconfig import closest_preset, decode, describe, encode, format_value, parse_blocks
+from nin_core.config import parse_blocks
+from nin_core.settings import format_value
+from nin_core.urlconfig import closest_preset, decode, describe, encode
 
 RATE = Throughput("test device", 1e10, 0.01, 0.0)  # 10 G mult-adds/s, 10 ms a step
 
@@ -34,7 +37,7 @@ def test_measuring_the_cpu_takes_seconds_and_is_remembered(cpu_rate):
 
 def test_the_seed_config_takes_hours_on_this_cpu(cpu_rate):
     e = estimate_run(SEED.with_overrides(device="cpu"), cpu_rate)
-    assert e.hours and e.seconds > 3600
+    assert e.takes_hours and e.seconds > 3600
     assert " h" in e.text or "day" in e.text
     assert e.mult_adds_per_image == 762_297_352 and e.train_images == 60_000 and e.test_images == 10_000
     assert e.text in e.warning and "**cpu** preset" in e.warning
@@ -42,12 +45,12 @@ def test_the_seed_config_takes_hours_on_this_cpu(cpu_rate):
 
 def test_the_tiny_config_takes_seconds_to_minutes_on_this_cpu(cpu_rate):
     e = estimate_run(TINY, cpu_rate)
-    assert not e.hours and e.seconds < 600 and e.warning is None
+    assert not e.takes_hours and e.seconds < 600 and e.warning is None
 
 
 def test_a_long_run_of_a_small_network_gets_other_advice():
     e = estimate_run(CPU.with_overrides(epochs=200), Throughput("CPU (2 threads)", 1e10, 0.01, 0.0))
-    assert e.hours and "cpu** preset" not in e.warning and "Fewer epochs" in e.warning
+    assert e.takes_hours and "cpu** preset" not in e.warning and "Fewer epochs" in e.warning
 
 
 def test_the_estimate_scales_with_epochs_and_images():
@@ -68,7 +71,7 @@ def test_a_faster_device_gives_a_shorter_estimate():
     slow = estimate_run(SEED, RATE)
     fast = estimate_run(SEED, Throughput("gpu", 1e13, 0.001, 0.0))
     assert fast.seconds < slow.seconds / 100
-    assert not fast.hours and slow.hours
+    assert not fast.takes_hours and slow.takes_hours
 
 
 def test_an_architecture_that_breaks_has_no_estimate():
@@ -81,7 +84,7 @@ def test_an_architecture_that_breaks_has_no_estimate():
     (3 * 3600 + 20 * 60, "about 3 h 20 min"), (2 * 3600 + 2 * 60, "about 2 h"), (50 * 3600, "about 2 days 2 h"),
 ])
 def test_human_duration(seconds, text):
-    assert human_duration(seconds) == text
+    assert format_duration(seconds, about=True) == text
 
 
 def test_the_measurement_is_cached_in_the_home_folder(tmp_path, monkeypatch):
@@ -139,7 +142,7 @@ def test_bad_params_give_issues_not_exceptions():
     assert got.preset == "tiny" and got.config == TINY  # everything unreadable is left at the preset's
     assert got.ignored == ["foo"]
     assert any("unknown preset 'huge'" in i.message for i in got.unreadable)
-    assert any("'fast' is not a number" in i.message for i in got.unreadable)
+    assert any("must be a number, got 'fast'" in i.message for i in got.unreadable)
 
 
 def test_values_that_read_but_are_out_of_range_stay_and_are_reported():
@@ -178,8 +181,8 @@ def test_one_setting_and_strings():
 
 
 @pytest.mark.parametrize(("axes", "expected"), [
-    ([("lr", "0.1, fast")], ConfigIssue("sweep.lr", "'fast' is not a number")),
-    ([("batch_size", "64, 64.5")], ConfigIssue("sweep.batch_size", "'64.5' is not a whole number")),
+    ([("lr", "0.1, fast")], ConfigIssue("sweep.lr", "must be a number, got 'fast'")),
+    ([("batch_size", "64, 64.5")], ConfigIssue("sweep.batch_size", "must be a whole number, got 64.5")),
     ([("lr", "0.1, 0.1")], ConfigIssue("sweep.lr", "0.1 is listed twice")),
     ([("lr", "  ")], ConfigIssue("sweep.lr", "give at least one value, separated by commas")),
     ([("lr", "0.1"), ("lr", "0.2")], ConfigIssue("sweep.lr", "is chosen twice: pick two different settings")),

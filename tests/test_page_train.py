@@ -61,9 +61,9 @@ def kill_workers(store: RunStore) -> None:
 
 def test_page_renders_presets_settings_summary_and_estimate(home):
     at = app()
-    assert widget(at, "radio", "Preset").options == ["seed", "cpu", "tiny"]
+    assert widget(at, "radio", "Preset").options == ["seed", "seed-bn", "cpu", "tiny"]
     labels = {m.label for m in at.metric}
-    assert {"Output", "Parameters", "Mult-adds / image", "Smallest input", "Estimated time"} <= labels
+    assert {"Output", "Parameters", "Multiply-adds per image", "Smallest input", "Estimated time"} <= labels
     assert widget(at, "metric", "Output").value == "1×10"
     assert not widget(at, "button", "Train").disabled
     assert at.query_params["preset"] in ("seed", "cpu")
@@ -157,7 +157,7 @@ def test_sweep_over_two_lrs_queues_two_runs(home, monkeypatch):
     at.button(key="sweep.queue").click().run()
     assert not at.exception
     runs = RunStore(home).list_runs()
-    assert sorted(r.name for r in runs) == ["lr=0.001", "lr=0.003"]
+    assert sorted(r.name for r in runs) == ["tiny · lr=0.001", "tiny · lr=0.003"]  # named after their base
     assert all(r.status == "queued" for r in runs) and len({r.sweep for r in runs}) == 1
     assert started
     assert "Queued, number 1 in line" in texts(at)
@@ -167,7 +167,7 @@ def test_sweep_with_a_bad_value_says_so(home):
     at = choose_preset(app(), "tiny")
     at.selectbox(key="sweep.setting0").set_value("batch_size").run()
     at.text_input(key="sweep.values0").input("64, big").run()
-    assert "'big' is not a number" in texts(at)
+    assert "must be a whole number, got 'big'" in texts(at)
     assert at.button(key="sweep.queue").disabled
 
 

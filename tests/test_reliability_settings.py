@@ -63,7 +63,7 @@ CASES = {
         changed(train={"lr": math.inf}), ("file", changed(train={"lr": math.inf})), "train.lr",
         "must be a finite number, got inf"),
     "lr-type": Case(changed(train={"lr": "fast"}), ("file", changed(train={"lr": "fast"})), "train.lr",
-                    "must be a float, got 'fast'", refused=True),
+                    "must be a number, got 'fast'", refused=True),
     # the other training numbers
     "momentum-one": Case(("--momentum", "1"), ("widget", {"Momentum": 1.0}), "train.momentum",
                          "must be in [0, 1), got 1"),
@@ -75,7 +75,7 @@ CASES = {
         ("--epochs", "100000000000000000000"), ("link", {"epochs": "1e20"}), "train.epochs",
         "must be between 1 and 1000, got 100000000000000000000"),
     "epochs-type": Case(changed(train={"epochs": 2.5}), ("file", changed(train={"epochs": 2.5})), "train.epochs",
-                        "must be an int, got 2.5", refused=True),
+                        "must be a whole number, got 2.5", refused=True),
     "seed-negative": Case(("--seed", "-1"), ("link", {"seed": "-1"}), "train.seed",
                           "must be between 0 and 2147483647, got -1"),
     "batch-zero": Case(("--batch-size", "0"), ("link", {"batch_size": "0"}), "train.batch_size",
@@ -111,7 +111,7 @@ CASES = {
                            "must be between 1 and 4, got 5"),
     "classes-unlike-the-last-block": Case(
         changed(arch={"num_classes": 7}), ("widget", {"Classes": 7}), "arch.blocks[2].out_channels",
-        "must equal num_classes (7): in NiN the last block gives one map per class, got 10"),
+        "must equal num_classes (7): in NiN the last block gives one map per class, got 10 (or choose the fc head)"),
     "block-kernel-zero": Case(
         changed(arch={"blocks": [[16, 0, 1, 0], [32, 3, 1, 1], [10, 3, 1, 1]]}),
         ("file", changed(arch={"blocks": [[16, 0, 1, 0], [32, 3, 1, 1], [10, 3, 1, 1]]})),

@@ -1,0 +1,114 @@
+"""The Look inside page: a random test image or an upload through every layer of a finished run's model, the class
+maps and what a fully connected head has instead, channels past the cap one click away."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from nin_core import evaluation
+from nin_core.checkpoint import save_checkpoint
+from nin_core.config import CPU, TINY, RunConfig
+from nin_core.explorer import CHANNEL_CAP
+from nin_core.model import build_model
+from nin_core.shapes import shape_table
+
+from helpers import APP, encode, finished_run, item, predict_page
+
+
+@pytest.fixture(autouse=True)
+def no_demo(tmp_path, monkeypatch):
+    """Whether or not the shipped demo model is there, these tests see only what they set up."""
+    monkeypatch.setattr(evaluation, "DEMO_CHECKPOINT", tmp_path / "demo" / "demo.pt")
+
+
+def trained(home, tmp_path, config: RunConfig) -> None:
+    torch.manual_seed(0)
+    finished_run(home, save_checkpoint(tmp_path / "model.pt", build_model(config.arch), config, epoch=1),
+                 config=config)
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page("pages/explore.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def layer_headings(at: AppTest) -> list[str]:
+    """The top-level layers' headings, ``**3 · MaxPool2d** — …``."""
+    return [m.value for m in at.markdown if re.match(r"\*\*\d+ · ", m.value)]
+
+
+def test_a_random_test_image_through_every_layer(nin_home, tmp_path):
+    trained(nin_home, tmp_path, CPU)  # 48 to 128 channels: more than the cap
+    at = open_page()
+    assert any(re.match(r"A test image \(true: \*\*.+\*\*\) → \*\*.+\*\* \(\d+%\)", m.value) for m in at.markdown)
+    rows = shape_table(CPU.arch).rows
+    assert [h.split("**")[1] for h in layer_headings(at)] == [f"{r.index} · {r.layer}" for r in rows]
+    model = build_model(CPU.arch)
+    drawn = 1 + sum(len(list(child.children())) or 1 for child in model.children())  # the input, then the leaves
+    assert len(at.image) == 3 + 2 + drawn  # view, class map, saliency; the class maps, the filters; the layers
+    assert any("global average pool" in c.value for c in at.caption)
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("0.1 ReLU()") and "[1, 48, 28, 28]" in c for c in captions)
+
+    more = [t for t in at.toggle if t.label == "All 48 channels"]
+    assert more and all(t.label != f"All {CHANNEL_CAP} channels" for t in at.toggle)
+    more[0].set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t for t in at.toggle if t.label == "All 48 channels"][0].value is True
+
+    next(b for b in at.button if b.label == "Another random test image").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(layer_headings(at)) == len(rows)
+
+
+def test_an_upload_and_a_broken_one(nin_home, tmp_path):
+    trained(nin_home, tmp_path, TINY)
+    at = open_page()
+    at.button_group[0].set_value("Your own image").run()
+    assert not at.exception and any("Upload a picture" in i.value for i in at.info)
+    at.file_uploader[0].set_value(("dark-on-light.png", encode(item(fg=20, bg=240)), "image/png")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(m.value.startswith("**dark-on-light.png** → **") for m in at.markdown)
+    assert at.image[0].proto.imgs[0].caption == "as the model sees it (inverted)"
+    assert len(layer_headings(at)) == len(shape_table(TINY.arch).rows)
+    at.file_uploader[0].set_value(("notes.png", b"just some text", "image/png")).run()
+    assert not at.exception
+    assert "notes.png" in at.warning[0].value and not layer_headings(at)
+
+
+def test_a_fully_connected_head_says_it_has_no_class_maps(nin_home, tmp_path):
+    config = TINY.with_overrides(head="fc")
+    trained(nin_home, tmp_path, config)
+    at = open_page()
+    assert any("fully connected head" in i.value for i in at.info)
+    assert not any("global average pool" in c.value for c in at.caption)
+    last = shape_table(config.arch).rows[-1]
+    assert last.layer == "Linear" and layer_headings(at)[-1].startswith(f"**{last.index} · Linear**")
+
+
+def test_no_model_yet(nin_home):
+    at = open_page()
+    assert any("No trained model is available yet" in i.value for i in at.info)
+
+
+def test_predict_links_here(nin_home, tmp_path):
+    trained(nin_home, tmp_path, TINY)
+    (link,) = predict_page().page_link
+    assert link.proto.page == "explore" and "Look inside" in link.value  # the page at /explore
+
+
+def test_the_model_chosen_on_predict_is_the_one_looked_inside(nin_home, tmp_path):
+    for name in ("first", "second"):
+        finished_run(nin_home, save_checkpoint(tmp_path / f"{name}.pt", build_model(TINY.arch), TINY, epoch=1), name)
+    at = predict_page()
+    older = at.selectbox[0].options[1]
+    at.selectbox[0].set_value(older).run()
+    at.switch_page("pages/explore.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox[0].value == older
