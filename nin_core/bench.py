@@ -27,18 +27,27 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
-from PIL import Image
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
 from .config import FASHION_MNIST_TRAIN, RunConfig
-from .data import (IDX_FILES, Batches, FashionMNIST, find_dataset, load_fashion_mnist, load_split,
-                   sample_test_images, take_subset)
+from .data import (
+    IDX_FILES,
+    Batches,
+    FashionMNIST,
+    find_dataset,
+    load_fashion_mnist,
+    load_split,
+    sample_test_images,
+    take_subset,
+)
 from .devices import device_label, resolve_device, synchronize
+from .memory import memory_estimate
 from .model import build_model
 from .predict import Predictor
 from .shapes import shape_table
@@ -108,7 +117,7 @@ def seed_pipeline_seconds(config: RunConfig, root: Path, device: torch.device) -
         optimizer.zero_grad()
         X, y = X.to(device), y.to(device)
         y_hat = net(X)
-        l = loss(y_hat, y)
+        l = loss(y_hat, y)  # noqa: E741 - d2l's train_ch6, verbatim
         l.backward()
         optimizer.step()
         with torch.no_grad():  # d2l's Accumulator.add: float() of each value, a host sync every batch
@@ -300,6 +309,63 @@ def rss_child(config_json: str) -> None:
     print(kib / 1024 / (1024 if sys.platform == "darwin" else 1))
 
 
+def step_memory(config: RunConfig, batch_size: int) -> dict:
+    """The memory one training step of ``config`` at ``batch_size`` takes, measured in a fresh process (so
+    nothing this one holds counts) against ``memory.memory_estimate``: on a GPU the peak of
+    ``torch.cuda.max_memory_allocated``, on the CPU the peak RSS (Linux), each over what the process held with
+    the model built, plus the parameters. Returns bytes: ``measured``, ``estimated``, and the ``precision``."""
+    code = "import sys; from nin_core.bench import step_memory_child; step_memory_child(sys.argv[1], sys.argv[2])"
+    out = subprocess.run([sys.executable, "-c", code, config.to_json(None), str(batch_size)], capture_output=True,
+                         text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
+    measured = int(out.stdout.split()[-1])
+    found = memory_estimate(config, batch_size)
+    return {"measured": measured, "estimated": found.train_bytes, "precision": found.precision}
+
+
+def _proc_status_bytes(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    raise OSError(f"/proc/self/status has no {key}")
+
+
+def step_memory_child(config_json: str, batch_size: str) -> None:
+    import copy
+    import ctypes
+    import gc
+
+    config = RunConfig.from_json(config_json)
+    device = resolve_device(config.train.device)
+    dtype = autocast_dtype(config, device)
+    arch, n = config.arch, int(batch_size)
+    model = build_model(arch).to(device, memory_format=torch.channels_last)
+    loss_fn = make_loss(config)
+
+    def batch(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.rand(size, arch.in_channels, arch.resize, arch.resize, device=device)
+        return x.contiguous(memory_format=torch.channels_last), torch.randint(0, arch.num_classes, (size,),
+                                                                               device=device)
+
+    # One step of a copy first, at batch 1: libraries, threads and kernels loaded before the measured step.
+    warm = copy.deepcopy(model)
+    train_step(warm, make_optimizer(config, warm.parameters()), loss_fn, *batch(1), dtype)
+    del warm
+    optimizer = make_optimizer(config, model.parameters())
+    gc.collect()
+    if device.type == "cuda":
+        synchronize(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    else:
+        ctypes.CDLL(None).malloc_trim(0)  # glibc: freed memory back to the system, so RSS is what is held
+        base = _proc_status_bytes("VmRSS")
+        Path("/proc/self/clear_refs").write_text("5")  # resets the peak RSS (VmHWM) to the current RSS
+    train_step(model, optimizer, loss_fn, *batch(n), dtype)
+    synchronize(device)
+    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else _proc_status_bytes("VmHWM")
+    print(peak - base + sum(t.nbytes for t in [*model.parameters(), *model.buffers()]))
+
+
 def peak_tflops(device_name: str) -> float | None:
     name = device_name.upper()
     return next((peak for key, peak in PEAK_BF16_TFLOPS if key.upper() in name), None)
@@ -315,7 +381,7 @@ def mfu(images_per_sec: float, flops_per_image: float, peak: float | None) -> fl
 def machine(device: torch.device) -> dict:
     return {"device": device_label(device), "cpu": cpu_model(), "logical_cpus": os.cpu_count(),
             "torch": torch.__version__, "python": platform.python_version(),
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            "date": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
 def cpu_model() -> str:
@@ -363,8 +429,9 @@ def run_bench(config: RunConfig, images: int, device: str | None = None, repeats
     report = {
         "machine": machine(dev),
         "load_average": {"before": load_before, "after": None},
-        "setup": {"images": images, "repeats": repeats, "resize": config.arch.resize, "batch_size": config.train.batch_size,
-                  "epochs": 1, "evaluation": "excluded from both", "fast_path": variant_name(dtype),
+        "setup": {"images": images, "repeats": repeats, "resize": config.arch.resize,
+                  "batch_size": config.train.batch_size, "epochs": 1, "evaluation": "excluded from both",
+                  "fast_path": variant_name(dtype),
                   "mult_adds_per_image": shape_table(config.arch).total_mult_adds},
         "seed_pipeline": {"seconds": seed_s, "images_per_sec": images / seed_s},
         "fast_pipeline": {"seconds": fast_s, "images_per_sec": fast_rate},

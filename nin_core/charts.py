@@ -12,9 +12,10 @@ from pandas.io.formats.style import Styler
 from PIL import Image
 
 from .config import RunConfig
-from .shapes import ShapeTable
 from .durations import format_duration
+from .memory import format_bytes
 from .metrics import MetricPoint
+from .shapes import ShapeTable
 from .store import Run
 
 CURVES = (("train_loss", "train loss", "solid"), ("train_acc", "train acc", "dash"), ("test_acc", "test acc", "dot"))
@@ -56,12 +57,15 @@ def format_shape(shape: tuple[int, ...] | list[int] | None) -> str:
 
 
 def shape_frame(table: ShapeTable) -> pd.DataFrame:
-    """One row per layer, as far as the input gets; a failing layer's row holds its reason under ``problem``."""
+    """One row per layer, as far as the input gets; a failing layer's row holds its reason under ``problem``. With
+    a memory attached, ``activation memory``: the bytes each layer keeps for the backward pass over the batch."""
     rows = [{"index": r.index, "layer": r.layer, "description": r.description,
              "output shape": format_shape(r.output_shape), "params": r.params, "multiply-adds": r.mult_adds,
              "receptive field": r.receptive_field} for r in table.rows]
     frame = pd.DataFrame(rows, columns=list(SHAPE_COLUMNS))
     frame["receptive field"] = frame["receptive field"].astype("Int64")
+    if table.memory:
+        frame.insert(6, "activation memory", [table.activation_bytes(r) for r in table.rows])
     if table.error:
         frame["problem"] = [r.error or "" for r in table.rows]
     return frame
@@ -75,23 +79,32 @@ def shape_styler(table: ShapeTable) -> Styler:
     def paint(row: pd.Series) -> list[str]:
         return [FAIL_STYLE if row.name == failing else ""] * len(row)
 
-    return (frame.style.apply(paint, axis=1)
-            .format("{:,}", subset=["params", "multiply-adds"])
-            .format(lambda v: "—" if pd.isna(v) else f"{v:,}", subset=["receptive field"]))
+    styler = (frame.style.apply(paint, axis=1)
+              .format("{:,}", subset=["params", "multiply-adds"])
+              .format(lambda v: "—" if pd.isna(v) else f"{v:,}", subset=["receptive field"]))
+    return styler.format(format_bytes, subset=["activation memory"]) if table.memory else styler
 
 
 def shape_cost_figure(table: ShapeTable) -> go.Figure:
-    """Each layer's share of the parameters and of the multiply-adds (hover: the counts)."""
+    """Each layer's share of the parameters, of the multiply-adds and (with a memory attached) of the saved
+    activations; hover: the amounts. A table that fails at a layer has only the layers up to it: the title says
+    the shares are of that partial total."""
     labels = [f"{r.index} {r.layer}" for r in table.rows]
+    series = [("parameters", [r.params for r in table.rows], "%{customdata:,} parameters"),
+              ("multiply-adds", [r.mult_adds for r in table.rows], "%{customdata:,} multiply-adds")]
+    if table.memory:
+        series.append(("activation memory", [table.activation_bytes(r) for r in table.rows],
+                       "%{customdata:.3s}B kept for the backward pass"))
     fig = go.Figure()
-    for attr, name, color in (("params", "parameters", PALETTE[0]), ("mult_adds", "multiply-adds", PALETTE[1])):
-        values = [getattr(r, attr) for r in table.rows]
+    for (name, values, amount), color in zip(series, PALETTE, strict=False):
         total = sum(values) or 1
         fig.add_trace(go.Bar(x=labels, y=[v / total for v in values], name=name, marker_color=color,
-                             customdata=values, hovertemplate="%{x}<br>%{customdata:,} " + name +
-                             " (%{y:.1%})<extra></extra>"))
+                             customdata=values, hovertemplate="%{x}<br>" + amount + " (%{y:.1%})<extra></extra>"))
+    title = (f"Partial: only layers 0–{table.rows[-1].index}, up to the failing one; the shares are of their "
+             "total, not the whole network's" if table.error else None)
     fig.update_layout(barmode="group", yaxis_title="share of the total", yaxis_tickformat=".0%", height=340,
-                      margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": 1.12})
+                      title={"text": title, "font": {"size": 13}}, legend={"orientation": "h", "y": 1.12},
+                      margin={"l": 10, "r": 10, "t": 60 if title else 30, "b": 10})
     return fig
 
 
@@ -188,7 +201,8 @@ def confusion_figure(confusion: np.ndarray, class_names: tuple[str, ...]) -> go.
     """Counts of true (rows) against predicted (columns) classes, the diagonal being the right answers."""
     names = list(class_names)
     fig = go.Figure(go.Heatmap(z=np.asarray(confusion).tolist(), x=names, y=names, colorscale="Blues",
-                               showscale=False, texttemplate="%{z}", hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
+                               showscale=False, texttemplate="%{z}",
+                               hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
     fig.update_layout(xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed", height=460,
                       margin={"l": 10, "r": 10, "t": 10, "b": 10})
     return fig

@@ -244,8 +244,8 @@ def _build_blocks(value: Any, prefix: str, issues: list[ConfigIssue]) -> tuple[B
     blocks = []
     for i, item in enumerate(value):
         name = f"{prefix}[{i}]"
-        if isinstance(item, (list, tuple)) and len(item) == 4:  # the compact form (out_channels, kernel, stride, padding)
-            item = dict(zip(names, item))
+        if isinstance(item, (list, tuple)) and len(item) == 4:  # compact: out_channels, kernel, stride, padding
+            item = dict(zip(names, item, strict=True))
         if not isinstance(item, dict):
             issues.append(ConfigIssue(name, "must be an object with out_channels, kernel_size, stride, padding"))
             continue
@@ -386,7 +386,8 @@ SEED_BN = SEED.with_overrides(batch_norm=True, schedule="onecycle", momentum=0.9
 PRESETS: dict[str, RunConfig] = {"seed": SEED, "seed-bn": SEED_BN, "cpu": CPU, "tiny": TINY}
 
 PRESET_DESCRIPTIONS = {
-    "seed": "Exactly the chapter: four blocks at 224 px, lr 0.1, 10 epochs, batch 128. Hours on a CPU, minutes on a GPU.",
+    "seed": "Exactly the chapter: four blocks at 224 px, lr 0.1, 10 epochs, batch 128. Hours on a CPU, minutes on a "
+            "GPU.",
     "cpu": "A NiN sized for 28 px images: a useful model in a few minutes on a laptop CPU.",
     "tiny": "A small subset for a quick look: seconds on any machine.",
     "seed-bn": "The chapter's network at 224 px with batch norm, a one-cycle schedule and augmentation: for a GPU.",

@@ -23,8 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .config import (FASHION_MNIST_TEST, FASHION_MNIST_TRAIN, SEED_BLOCKS, TINY, ArchConfig, RunConfig,
-                     TrainConfig)
+from .config import FASHION_MNIST_TEST, FASHION_MNIST_TRAIN, SEED_BLOCKS, TINY, ArchConfig, RunConfig, TrainConfig
 from .devices import device_label, resolve_device, synchronize
 from .durations import format_duration
 from .model import build_model

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -18,6 +19,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .config import ArchConfig
 from .geometry import MAX_RESIZE, failure, last_block_size, min_input_size, size_problem, steps
+
+if TYPE_CHECKING:
+    from .memory import MemoryEstimate
 
 __all__ = ["ShapeRow", "ShapeTable", "min_input_size", "shape_table", "size_problem"]
 
@@ -38,6 +42,8 @@ class ShapeTable:
     input_shape: tuple[int, ...]
     rows: list[ShapeRow] = field(default_factory=list)
     min_input_size: int | None = None
+    # A training step's memory at a batch size and precision (memory.memory_estimate), when one is attached.
+    memory: MemoryEstimate | None = None
 
     @property
     def error(self) -> str | None:
@@ -59,8 +65,13 @@ class ShapeTable:
     def output_shape(self) -> tuple[int, ...] | None:
         return self.rows[-1].output_shape if self.ok and self.rows else None
 
+    def activation_bytes(self, row: ShapeRow) -> int | None:
+        """What ``row``'s layer keeps for the backward pass over the attached memory's batch (None: none attached)."""
+        return self.memory.layer_bytes[row.index] * self.memory.batch_size if self.memory else None
+
     def records(self) -> list[dict]:
-        return [{**asdict(r), "output_shape": list(r.output_shape) if r.output_shape else None} for r in self.rows]
+        return [{**asdict(r), "output_shape": list(r.output_shape) if r.output_shape else None,
+                 "activation_bytes": self.activation_bytes(r)} for r in self.rows]
 
     def to_json(self) -> str:
         return json.dumps({
@@ -68,11 +79,13 @@ class ShapeTable:
             "total_params": self.total_params, "total_mult_adds": self.total_mult_adds,
             "output_shape": list(self.output_shape) if self.output_shape else None,
             "min_input_size": self.min_input_size,
+            "memory": self.memory and {"batch_size": self.memory.batch_size, "precision": self.memory.precision,
+                                       "bytes": self.memory.totals()},
         }, indent=2, ensure_ascii=False)
 
     def to_csv(self) -> str:
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(ShapeRow.__dataclass_fields__))
+        writer = csv.DictWriter(out, fieldnames=[*ShapeRow.__dataclass_fields__, "activation_bytes"])
         writer.writeheader()
         for rec in self.records():
             writer.writerow({**rec, "output_shape": "x".join(map(str, rec["output_shape"] or []))})
@@ -90,6 +103,11 @@ class ShapeTable:
             out.append(f"FAILS at layer {self.rows[-1].index}: {self.error}")
         else:
             out.append(f"total: {self.total_params:,} parameters, {self.total_mult_adds:,} multiply-adds per image")
+        if self.memory:
+            from .memory import format_bytes
+
+            out.append(f"memory at batch {self.memory.batch_size}, {self.memory.precision}: " + ", ".join(
+                f"{name} {format_bytes(n)}" for name, n in self.memory.totals().items()))
         out.append(f"smallest valid input: {self.min_input_size} px" if self.min_input_size
                    else f"no input up to {MAX_RESIZE} px fits this architecture")
         return "\n".join(out)
@@ -104,14 +122,19 @@ def shape_table(arch: ArchConfig, size: int | None = None, batch: int = 1) -> Sh
     with torch.device("meta"):
         model = NiN(arch).eval()
         x = torch.empty(table.input_shape)
+    norm_elements: list[int] = []  # FlopCounterMode counts no batch norm: one multiply-add per output element
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.register_forward_hook(lambda _module, _args, out: norm_elements.append(out.numel()))
     n, rf, jump = size, 1, 1
-    for index, (layer, step) in enumerate(zip(model, steps(arch))):
+    for index, (layer, step) in enumerate(zip(model, steps(arch), strict=True)):
         params = sum(p.numel() for p in layer.parameters())
         reason = failure(step, n)
         if reason is None and isinstance(layer, nn.Linear) and n != last_block_size(arch, arch.resize):
             reason = (f"the fully connected head was built for {arch.resize} px inputs (a "
                       f"{last_block_size(arch, arch.resize)}×{last_block_size(arch, arch.resize)} map), not {size} px")
         if reason is None:
+            norm_elements.clear()
             try:
                 with FlopCounterMode(display=False) as counter:
                     x = layer(x)
@@ -125,5 +148,6 @@ def shape_table(arch: ArchConfig, size: int | None = None, batch: int = 1) -> Sh
         n = step.out_size(n)
         is_global = isinstance(layer, (nn.AdaptiveAvgPool2d, nn.Flatten))
         table.rows.append(ShapeRow(index, step.kind, step.label, tuple(x.shape), params,
-                                   counter.get_total_flops() // 2 // batch, max(rf, size) if is_global else rf))
+                                   (counter.get_total_flops() // 2 + sum(norm_elements)) // batch,
+                                   max(rf, size) if is_global else rf))
     return table

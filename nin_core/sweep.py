@@ -103,7 +103,7 @@ def plan_sweep(base: RunConfig, axes: Sequence[tuple[str, str]], base_name: str 
     settings = [s for s, _ in axes]
     seen: set[tuple[str, str]] = set()
     for combo in itertools.product(*values):
-        overrides = dict(zip(settings, combo))
+        overrides = dict(zip(settings, combo, strict=True))
         config = base.with_overrides(**overrides)
         for issue in config.validate():
             setting = issue.field.split(".", 1)[-1]

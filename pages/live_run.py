@@ -10,9 +10,9 @@ import time
 
 import streamlit as st
 
+from nin_core import jobs
 from nin_core.charts import curves_figure
 from nin_core.durations import format_duration
-from nin_core.jobs import continue_issues, continue_run, ensure_worker
 from nin_core.store import Run, RunStore
 from nin_core.sweep import queue_position
 from nin_core.train import closing_lines
@@ -71,11 +71,11 @@ def continue_form(run: Run, store: RunStore) -> None:
                                          * run.config.train.epochs, step=1, key=f"continue-epochs-{run.id}")
         if go.form_submit_button("Continue training", icon=":material/resume:", width="stretch"):
             try:
-                reached = continue_run(store, run.id, int(epochs))
+                reached = jobs.continue_run(store, run.id, int(epochs))
             except ValueError as e:
                 st.error(str(e))
             else:
-                ensure_worker(store)
+                jobs.ensure_worker(store)
                 st.toast(f"Run {run.id} continues from epoch {reached:g} to {int(epochs)}.")
                 st.rerun(scope="app")
 
@@ -119,7 +119,7 @@ def run_panel(run: Run, store: RunStore) -> None:
     elif run.status == "stopped":
         st.warning(f"Stopped: {run.message or ''}" + (f"  \n{final_line(run)}" if final_line(run) else ""))
     _curves(run, store)
-    if not run.active and not continue_issues(store, run, run.config.train.epochs + 1)[0]:
+    if not run.active and not jobs.continue_issues(store, run, run.config.train.epochs + 1)[0]:
         continue_form(run, store)
 
 

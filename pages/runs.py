@@ -9,7 +9,8 @@ from nin_core.charts import (confusion_figure, curves_figure, enlarge, hyperpara
 from nin_core.checkpoint import CheckpointError
 from nin_core.data import DataNotFoundError
 from nin_core.evaluation import DEFAULT_EVAL_SIZE, Evaluation, checkpoint_stamp, evaluate_checkpoint, gallery_images
-from pages.components import get_store, inside_app
+from pages.live_run import continue_form
+from pages.state import get_store, inside_app
 
 inside_app()
 
@@ -30,6 +31,10 @@ runs = store.list_runs()
 if not runs:
     st.info("No runs yet: configure one and start it on *Playground & training*.")
     st.stop()
+experiments = sorted({r.experiment for r in runs if r.experiment})
+if experiments:  # the Exercises page's runs carry their experiment's name
+    chosen = st.selectbox("Experiment", ["all runs", *experiments], key="runs-experiment")
+    runs = runs if chosen == "all runs" else [r for r in runs if r.experiment == chosen]
 
 st.dataframe(runs_frame(runs), hide_index=True, column_config={
     "train acc": PERCENT, "test acc": PERCENT, "train loss": st.column_config.NumberColumn(format="%.3f"),
@@ -77,6 +82,8 @@ if st.session_state.get("confirm_delete") == run.id:
     if no.button("Cancel"):
         del st.session_state.confirm_delete
         st.rerun()
+
+continue_form(run, store)
 
 if not has_checkpoint:
     st.info("This run has no checkpoint yet, so there is nothing to evaluate.")

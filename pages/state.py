@@ -34,6 +34,7 @@ def app_navigation():
         st.Page("pages/predict.py", title="Predict", icon=":material/image_search:"),
         st.Page("pages/explore.py", title="Look inside", icon=":material/layers:"),
         st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
+        st.Page("pages/exercises.py", title="Exercises", icon=":material/school:"),
     ])
 
 
@@ -146,7 +147,7 @@ def preset_picker() -> None:
 
 def changes_caption(config: RunConfig) -> None:
     """What differs from the preset (with Reset), and from the chapter: the settings the book did not have."""
-    from nin_core.config import SETTINGS, SEED
+    from nin_core.config import SEED, SETTINGS
     from nin_core.settings import format_value
     from nin_core.urlconfig import differences
 

@@ -11,8 +11,18 @@ from nin_core.sweep import SWEEPABLE, pick_live_run, plan_sweep, queue_sweep, sw
 from nin_core.urlconfig import describe
 from pages.live_run import live_run, status_markdown
 from pages.settings_form import SettingsForm, problem_markdown, shape_summary
-from pages.state import (URL_ISSUES, changes_caption, config_file_buttons, config_issues, get_config, get_preset,
-                         get_store, inside_app, preset_picker, update_config)
+from pages.state import (
+    URL_ISSUES,
+    changes_caption,
+    config_file_buttons,
+    config_issues,
+    get_config,
+    get_preset,
+    get_store,
+    inside_app,
+    preset_picker,
+    update_config,
+)
 
 inside_app()
 
