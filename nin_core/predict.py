@@ -38,8 +38,9 @@ def _one_line(text: str, limit: int = 200) -> str:
 def load_image(data: bytes, name: str = "image", *, size_hint: int | None = None) -> Image.Image:
     """Decode an uploaded file (any format PIL reads, any size or mode) to an upright 8-bit greyscale image.
 
-    Animated images give their first frame. ``size_hint``: the side the image will be resized to; JPEGs are then
-    decoded at a reduced scale no smaller than it (libjpeg's DCT scaling), which is many times faster for photos.
+    Animated images give their first frame (their ``info["frames"]`` says how many they had). ``size_hint``: the
+    side the image will be resized to; JPEGs are then decoded at a reduced scale no smaller than it (libjpeg's DCT
+    scaling), which is many times faster for photos.
     """
     name = _one_line(name, 100) or "image"
     if not data:
@@ -57,7 +58,9 @@ def load_image(data: bytes, name: str = "image", *, size_hint: int | None = None
             img.draft("L", (size_hint, size_hint))  # a no-op for formats other than JPEG
         img.load()  # decode now, inside the try, so truncated files fail here
         ImageOps.exif_transpose(img, in_place=True)
-        return to_gray(img)
+        gray = to_gray(img)
+        gray.info["frames"] = getattr(img, "n_frames", 1)
+        return gray
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -171,6 +174,21 @@ class Prediction:
     # The predicted class's channel of the last block, upsampled to the model view and min-max normalised.
     class_map: np.ndarray | None = None
     error: str | None = None
+    notes: list[str] = field(default_factory=list)  # what to know about the image before trusting the answer
+
+
+def image_notes(image: Image.Image, size: int) -> list[str]:
+    """What a person should know about an image before reading its prediction: that it is far smaller than the
+    model's input (enlarged, it holds too little to recognise), or animated (only its first frame is used)."""
+    notes = []
+    width, height = image.size
+    if max(width, height) < size / 2 or min(width, height) < 4:
+        notes.append(f"The image is only {width}×{height} pixels, enlarged to {size}×{size}: too little to "
+                     "recognise a garment, so the answer means little.")
+    frames = image.info.get("frames", 1)
+    if frames > 1:
+        notes.append(f"The image is animated ({frames} frames): only its first frame was used.")
+    return notes
 
 
 class Predictor:
@@ -198,28 +216,28 @@ class Predictor:
         if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= self.num_classes:
             raise ValueError(f"top_k must be a whole number from 1 to {self.num_classes}, got {top_k!r}")
 
+    def model_input(self, image: Image.Image, invert: bool | None = None) -> tuple[torch.Tensor, Image.Image, bool]:
+        """``prepare``'s tensor as the model takes it (its channels, its device), the model view, whether inverted."""
+        tensor, view, inverted = prepare(image, self.size, invert)
+        # A greyscale image fed to a model built for more channels: the same picture on every channel (a view).
+        return tensor.expand(1, self.in_channels, self.size, self.size).to(self.device), view, inverted
+
     def predict(self, image: Image.Image, name: str = "image", top_k: int = 3,
                 invert: bool | None = None) -> Prediction:
         self._check_top_k(top_k)
-        tensor, view, inverted = prepare(image, self.size, invert)
-        # A greyscale image fed to a model built for more channels: the same picture on every channel (a view).
-        x = tensor.expand(1, self.in_channels, self.size, self.size).to(self.device)
+        x, view, inverted = self.model_input(image, invert)
         with torch.inference_mode():
             logits, maps = self.model.forward_with_maps(x)
             probs = torch.softmax(logits[0].float(), dim=0)
             predicted = int(probs.argmax())
-            heat = F.interpolate(maps[:, predicted:predicted + 1].float(), size=(self.size, self.size),
-                                 mode="bilinear", align_corners=False)[0, 0]
-            low, high = heat.min(), heat.max()
-            heat = (heat - low) / (high - low) if high > low else torch.zeros_like(heat)
             top_p, top_i = probs.topk(top_k)
             probabilities = probs.cpu().tolist()
-            class_map = heat.cpu().numpy().astype(np.float32, copy=False)
+            class_map = heat_map(maps[0, predicted], self.size)
         return Prediction(
             name=name,
-            top_k=[(self.class_names[i], p) for i, p in zip(top_i.tolist(), top_p.tolist())],
+            top_k=[(self.class_names[i], p) for i, p in zip(top_i.tolist(), top_p.tolist(), strict=True)],
             predicted=predicted, probabilities=probabilities, model_view=view, inverted=inverted,
-            class_map=class_map)
+            class_map=class_map, notes=image_notes(image, self.size))
 
     def predict_files(self, files: list[tuple[str, bytes]], top_k: int = 3,
                       invert: bool | None = None) -> list[Prediction]:
@@ -247,6 +265,21 @@ def _colormap() -> np.ndarray:
 _HEAT = _colormap()
 
 
+def heat_colors(values: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] (any shape) as the heat map's RGB colours: uint8, one more axis of 3."""
+    return _HEAT[(np.clip(values, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)]
+
+
+def heat_map(values: torch.Tensor, size: int) -> np.ndarray:
+    """A 2-D map (a class map, a saliency map) upsampled to size×size and min-max normalised to [0, 1], as
+    ``overlay`` draws it; a constant map is all zeros."""
+    heat = F.interpolate(values.detach().float()[None, None], size=(size, size), mode="bilinear",
+                         align_corners=False)[0, 0]
+    low, high = heat.min(), heat.max()
+    heat = (heat - low) / (high - low) if high > low else torch.zeros_like(heat)
+    return heat.cpu().numpy().astype(np.float32, copy=False)
+
+
 def overlay(model_view: Image.Image, class_map: np.ndarray, alpha: float = 0.5) -> Image.Image:
     """The class map as a heat map blended over the model view (RGB, the view's size); ``alpha`` is the heat's
     weight."""
@@ -255,6 +288,5 @@ def overlay(model_view: Image.Image, class_map: np.ndarray, alpha: float = 0.5) 
         raise ValueError(f"class_map is {class_map.shape[::-1]} but the model view is {width}×{height}")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    levels = (np.clip(class_map, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
-    heat = Image.fromarray(_HEAT[levels], "RGB")
+    heat = Image.fromarray(heat_colors(class_map), "RGB")
     return Image.blend(model_view.convert("RGB"), heat, alpha)

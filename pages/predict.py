@@ -5,23 +5,18 @@ import secrets
 import streamlit as st
 
 from nin_core.charts import enlarge, png_bytes, top_k_figure
-from nin_core.checkpoint import CheckpointError
 from nin_core.config import preset
 from nin_core.data import CLASS_NAMES, DataNotFoundError, sample_test_images
-from nin_core.evaluation import checkpoint_stamp, model_choices
+from nin_core.evaluation import model_choices
 from nin_core.jobs import ensure_worker
 from nin_core.predict import Prediction, Predictor, overlay
-from pages.components import get_store, inside_app
+from pages.model_picker import pick_model
+from pages.state import get_store, inside_app
 
 inside_app()
 
 INVERT = {"auto": None, "invert": True, "don't invert": False}
 SAMPLES = 8
-
-
-@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
-def load_predictor(path: str, stamp: float) -> Predictor:  # stamp: the file's mtime, so a new file loads afresh
-    return Predictor.from_checkpoint(path)
 
 
 def show(predictor: Predictor, name: str, data: bytes, key: str, top_k: int, truth: int | None = None) -> None:
@@ -35,6 +30,8 @@ def show(predictor: Predictor, name: str, data: bytes, key: str, top_k: int, tru
     verdict = "" if truth is None else f" · true: **{CLASS_NAMES[truth]}** {right}"
     with st.container(border=True):
         st.markdown(f"**{name}** → **{guess}** ({p.top_k[0][1]:.0%}){verdict}")
+        for note in p.notes:
+            st.caption(f":material/info: {note}")
         view, heat, bars = st.columns([1, 1, 2])
         view.image(enlarge(p.model_view), caption="as the model sees it" + (" (inverted)" if p.inverted else ""))
         heat.image(enlarge(overlay(p.model_view, p.class_map)), caption=f"class map of “{guess}”")
@@ -57,13 +54,9 @@ if not choices:
         st.success(f"Run #{run_id} is queued: follow it on *Runs*.")
     st.stop()
 
-labels = [c.label for c in choices]
-choice = choices[labels.index(st.selectbox("Model", labels, help="Finished runs, newest first, and the demo model"))]
-try:
-    predictor = load_predictor(str(choice.path), checkpoint_stamp(choice.path))
-except CheckpointError as e:
-    st.error(f"This model cannot be used: {e}")
-    st.stop()
+predictor = pick_model(choices)
+st.page_link("pages/explore.py", label="Look inside this model: every layer on one image",
+             icon=":material/layers:")
 top_k = st.slider("Classes to show", 1, predictor.num_classes, min(3, predictor.num_classes))
 st.caption(f"Images become {predictor.size}×{predictor.size} greyscale, light on dark like Fashion-MNIST: "
            "a light background is inverted automatically; override it per image.")

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from nin_core.config import TINY
+from nin_core.config import TINY, RunConfig
 from nin_core.store import RunStore
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -46,10 +46,11 @@ def png_claiming(width: int, height: int) -> bytes:
     return bytes(data)
 
 
-def finished_run(home: Path, checkpoint: Path, name: str = "tiny") -> int:
-    """A finished run of the tiny preset in the store at ``home``, using ``checkpoint``."""
+def finished_run(home: Path, checkpoint: Path, name: str = "tiny", config: RunConfig = TINY) -> int:
+    """A finished run (of the tiny preset unless ``config`` says otherwise) in the store at ``home``, using
+    ``checkpoint``."""
     store = RunStore(home)
-    run_id = store.create_run(TINY, name)
+    run_id = store.create_run(config, name)
     store.set_checkpoint(run_id, checkpoint)
     store.finish(run_id, "finished", final={"train_loss": 2.0, "train_acc": 0.3, "test_acc": 0.25})
     return run_id

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from helpers import encode, item, noise
 from torch import nn
 
 from nin_core.checkpoint import save_checkpoint
@@ -16,8 +17,6 @@ from nin_core.explorer import CHANNEL_CAP, explore, layer_picture
 from nin_core.model import build_model
 from nin_core.predict import Predictor
 from nin_core.shapes import shape_table
-
-from helpers import encode, item, noise
 
 VARIANTS = {
     "chapter": TINY.arch,

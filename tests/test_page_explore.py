@@ -7,6 +7,7 @@ import re
 
 import pytest
 import torch
+from helpers import APP, encode, finished_run, item, predict_page
 from streamlit.testing.v1 import AppTest
 
 from nin_core import evaluation
@@ -15,8 +16,6 @@ from nin_core.config import CPU, TINY, RunConfig
 from nin_core.explorer import CHANNEL_CAP
 from nin_core.model import build_model
 from nin_core.shapes import shape_table
-
-from helpers import APP, encode, finished_run, item, predict_page
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +53,7 @@ def test_a_random_test_image_through_every_layer(nin_home, tmp_path):
     assert len(at.image) == 3 + 2 + drawn  # view, class map, saliency; the class maps, the filters; the layers
     assert any("global average pool" in c.value for c in at.caption)
     captions = [c.value for c in at.caption]
-    assert any(c.startswith("0.1 ReLU()") and "[1, 48, 28, 28]" in c for c in captions)
+    assert any(c.startswith("0.0 Conv2d(1, 48, kernel_size=(5, 5)") and "[1, 48, 28, 28]" in c for c in captions)
 
     more = [t for t in at.toggle if t.label == "All 48 channels"]
     assert more and all(t.label != f"All {CHANNEL_CAP} channels" for t in at.toggle)

@@ -1,0 +1,56 @@
+"""Look inside: one image through every layer of a trained NiN, from the picture as the model sees it to the
+class maps and the logits, with the first layer's filters and where the prediction's gradient points."""
+
+import secrets
+
+import streamlit as st
+
+from nin_core.charts import png_bytes
+from nin_core.data import CLASS_NAMES, DataNotFoundError, sample_test_images
+from nin_core.evaluation import model_choices
+from nin_core.explorer import explore
+from nin_core.predict import ImageError, load_image
+from pages import explore_parts as parts
+from pages.model_picker import pick_model
+from pages.state import get_store, inside_app
+
+inside_app()
+
+RANDOM, OWN = "A random test image", "Your own image"
+
+st.title("Look inside")
+choices = model_choices(get_store().list_runs())
+if not choices:
+    st.info("No trained model is available yet: train one on *Playground & training*; it appears here when it "
+            "finishes.")
+    st.stop()
+predictor = pick_model(choices)
+
+if st.segmented_control("Image", [RANDOM, OWN], default=RANDOM, required=True) == RANDOM:
+    if st.button("Another random test image", icon=":material/casino:") or "explore_seed" not in st.session_state:
+        st.session_state.explore_seed = secrets.randbelow(2**31)
+    try:
+        [(test_image, label)] = sample_test_images(1, st.session_state.explore_seed)
+    except DataNotFoundError as e:
+        st.error(str(e))
+        st.stop()
+    name, data, title = "test image", png_bytes(test_image.numpy()), f"A test image (true: **{CLASS_NAMES[label]}**)"
+else:
+    upload = st.file_uploader("Your image", type=["png", "jpg", "jpeg", "gif", "bmp", "webp"])
+    if upload is None:
+        st.info("Upload a picture of a piece of clothing, a shoe or a bag: it is shown as the model sees it.")
+        st.stop()
+    name, data, title = upload.name, upload.getvalue(), f"**{upload.name}**"
+
+try:
+    image = load_image(data, name, size_hint=predictor.size)
+except ImageError as e:
+    st.warning(str(e))
+    st.stop()
+x, view, inverted = predictor.model_input(image)
+result = explore(predictor.model, x)
+
+parts.overview(result, view, inverted, predictor.class_names, title)
+parts.class_maps(result, predictor.class_names)
+parts.filters(result)
+parts.layers(result, predictor.config.arch)
