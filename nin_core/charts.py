@@ -22,11 +22,29 @@ CURVES = (("train_loss", "train loss", "solid"), ("train_acc", "train acc", "das
 PALETTE = ("#2F6FED", "#E8590C", "#2B8A3E", "#AE3EC9", "#C92A2A", "#1098AD", "#5C940D", "#D6336C")
 
 
+LOSS_TOP = 2.5  # the y axis reaches at least this far: ln 10 = 2.303, where every run's loss starts
+
+
+def curves_top(runs: dict[str, list[MetricPoint]]) -> tuple[float, list[str]]:
+    """Where the y axis ends, and the runs whose loss goes past it. The axis reaches LOSS_TOP, or the highest
+    loss of a run that stays below twice the rest's: one run that blew up (a loss of 27) is cut off, with its name,
+    rather than squashing every other curve into the bottom of the chart."""
+    highest = {label: max((p.train_loss for p in points if p.train_loss is not None), default=0.0)
+               for label, points in runs.items()}
+    top = LOSS_TOP
+    for value in sorted(highest.values()):
+        if value > 2 * top:
+            break
+        top = max(top, value)
+    return top * 1.05, [label for label, value in highest.items() if value > top * 1.05]
+
+
 def curves_figure(runs: dict[str, list[MetricPoint]], epochs: int | None = None) -> go.Figure:
     """d2l's animator figure: train loss, train acc and test acc against epoch, one colour per run.
     With one run the three curves take three colours, as in the book."""
     fig = go.Figure()
     single = len(runs) == 1
+    top, cut = curves_top(runs)
     for r, (label, points) in enumerate(runs.items()):
         for c, (attr, name, dash) in enumerate(CURVES):
             xs = [p.epoch for p in points if getattr(p, attr) is not None]
@@ -36,9 +54,11 @@ def curves_figure(runs: dict[str, list[MetricPoint]], epochs: int | None = None)
                 mode="lines+markers" if attr == "test_acc" or len(xs) < 3 else "lines",
                 line={"color": PALETTE[c if single else r % len(PALETTE)], "dash": "solid" if single else dash},
                 legendgroup=label))
-    fig.update_layout(xaxis_title="epoch", yaxis_title="loss / accuracy", height=380,
+    fig.update_layout(xaxis_title="epoch", yaxis_title="loss / accuracy", height=380, yaxis_range=[0, top],
                       margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": -0.2},
                       uirevision="curves")  # keeps zoom and legend choices across live updates
+    if cut:
+        fig.update_layout(title={"text": f"Loss above {top:.2g} not shown: {', '.join(cut)}", "font": {"size": 13}})
     if epochs:
         fig.update_xaxes(range=[0, epochs])
     return fig
@@ -142,6 +162,15 @@ def runs_frame(runs: list[Run]) -> pd.DataFrame:
     for col in ("train loss", "train acc", "test acc", "examples/s"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce")
     return frame
+
+
+RUNS_FORMATS = {"lr": "{:g}", "train loss": "{:.3f}", "train acc": "{:.1%}", "test acc": "{:.1%}",
+                "examples/s": "{:,.0f}"}
+
+
+def runs_styler(runs: list[Run]) -> Styler:
+    """``runs_frame`` as shown: percentages, and "—" where a run has no such metric (it failed or is running)."""
+    return runs_frame(runs).style.format(RUNS_FORMATS, na_rep="—")
 
 
 HYPERPARAMETERS = (

@@ -315,6 +315,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_exercise(args: argparse.Namespace) -> int:
     from . import exercises
+    from .data import find_dataset
     from .jobs import launch_issues
     from .store import RunStore
 
@@ -331,7 +332,7 @@ def cmd_exercise(args: argparse.Namespace) -> int:
         if batch is not None and batch < 1:
             raise UsageError(f"--batch-size must be at least 1, got {batch}")
         frame = exercises.resource_frame(batch, exercises.measurements(store.home, batch, measure=True))
-        print(frame.to_csv(index=False) if args.format == "csv" else frame.to_string(index=False))
+        print(frame.to_csv(index=False) if args.format == "csv" else exercises.table_text(frame))
         print(exercises.resource_conclusion(frame), file=sys.stderr if args.format == "csv" else sys.stdout)
         return 0
     if "batch_size" in size:
@@ -341,6 +342,7 @@ def cmd_exercise(args: argparse.Namespace) -> int:
     issues = {str(i): i for config in ex.configs().values() for i in launch_issues(config)}
     if issues:
         raise ConfigError(list(issues.values()))
+    find_dataset(ex.base.train.data_dir)  # no data set: one line now, not a failed run per variant
     stop = {"asked": False}
 
     def on_signal(signum, frame):  # Ctrl-C: the run in progress stops cleanly, the others are not started

@@ -99,7 +99,8 @@ def find_dataset(data_dir: str | os.PathLike | None = None, *, download: bool = 
         found = _holding_folder(folder)
         if found is None:
             source = "data_dir" if data_dir is not None else ENV_VAR
-            what = "does not exist" if not folder.is_dir() else "lacks " + ", ".join(_missing(folder))
+            what = ("lacks " + ", ".join(_missing(folder)) if folder.is_dir()
+                    else "is a file, not a folder" if folder.exists() else "does not exist")
             raise DataNotFoundError([folder], f"The Fashion-MNIST folder {folder} (from {source}) {what}.")
         return found
 

@@ -25,7 +25,8 @@ def resolve_device(name: str = "auto") -> torch.device:
         index = int(name.split(":")[1]) if ":" in name else 0
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if index >= count:
-            have = f"it has {count} CUDA device{'s' if count != 1 else ''}" if count else "it has no CUDA GPU"
+            have = (f"this machine has {count} CUDA device{'s' if count != 1 else ''}" if count
+                    else "this machine has no CUDA GPU")
             raise ConfigError([ConfigIssue("train.device", f"{name} was asked for, but {have}")])
         return torch.device("cuda", index)
     raise ConfigError([ConfigIssue("train.device", f"must be auto, cpu, cuda, cuda:N or mps, got {name!r}")])
@@ -36,7 +37,8 @@ def device_label(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} ({device})"
     if device.type == "cpu":
-        return f"CPU ({torch.get_num_threads()} threads)"
+        threads = torch.get_num_threads()
+        return f"CPU ({threads} thread{'s' if threads != 1 else ''})"
     return str(device)
 
 

@@ -143,6 +143,7 @@ class ModelChoice:
     path: Path
     test_acc: float | None = None
     run_id: int | None = None
+    finished: bool = True  # False for a stopped run: its checkpoint may be newer than its last test accuracy
 
 
 def demo_info(checkpoint: str | os.PathLike = DEMO_CHECKPOINT) -> dict:
@@ -174,9 +175,16 @@ def model_choices(runs: Iterable[Run], demo: str | os.PathLike | None | object =
             acc = _test_acc(run.final)
             score = f", test acc {acc:.1%}" if acc is not None else ""
             choices.append(ModelChoice(f"#{run.id} {run.name} ({run.status}{score})", Path(run.checkpoint), acc,
-                                       run.id))
+                                       run.id, run.status == "finished"))
     if demo is not None and Path(demo).is_file():
         acc = _test_acc(demo_info(demo))
         score = f" (test acc {acc:.1%})" if acc is not None else ""
         choices.append(ModelChoice(f"Demo model{score}", Path(demo), acc))
     return choices
+
+
+def best_choice(choices: list[ModelChoice]) -> int:
+    """Where in ``choices`` the model to offer first is: the highest test accuracy of a finished run or the demo
+    (the newest first among equals), else the first."""
+    ranked = [(c.test_acc, -i) for i, c in enumerate(choices) if c.finished and c.test_acc is not None]
+    return -max(ranked)[1] if ranked else 0

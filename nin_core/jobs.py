@@ -27,6 +27,7 @@ from .config import ConfigError, ConfigIssue, RunConfig
 from .data import DataNotFoundError, find_dataset
 from .devices import resolve_device
 from .distributed import Distributed
+from .memory import memory_issue
 from .metrics import MetricPoint, Progress
 from .store import ACTIVE, HEARTBEAT_S, Run, RunStore
 from .train import Trainer, TrainResult, resumable_state
@@ -38,7 +39,8 @@ LOCK_HELD_ENV = "NIN_DEVICE_LOCK_HELD"
 
 def launch_issues(config: RunConfig) -> list[ConfigIssue]:
     """Everything that keeps a configuration from training on this machine, found before anything is queued: its
-    validation, a device this machine lacks, and a data folder that was asked for but holds no Fashion-MNIST."""
+    validation, a device this machine lacks, a step too large for the device's memory, and a data folder that was
+    asked for but holds no Fashion-MNIST."""
     issues = config.validate()
     fields = {i.field for i in issues}
     if "train.device" not in fields:
@@ -51,6 +53,8 @@ def launch_issues(config: RunConfig) -> list[ConfigIssue]:
             if device.type == "cuda" and config.train.processes > gpus:
                 issues.append(ConfigIssue("train.processes", f"{config.train.processes} processes need as many "
                                                              f"GPUs; this machine has {gpus}"))
+            elif not issues:  # the estimate needs a configuration that builds
+                issues += filter(None, [memory_issue(config, device)])
     if config.train.data_dir is not None and "train.data_dir" not in fields:
         try:
             find_dataset(config.train.data_dir, download=False)

@@ -107,7 +107,11 @@ def _base_type(hint: Any) -> tuple[type, bool]:
 
 def shown(value: Any) -> str:
     """A value as a message echoes it: repr for text, capped (a 3,000-digit number is not worth repeating)."""
-    text = repr(value) if isinstance(value, str) else format_value(value)
+    return capped(repr(value) if isinstance(value, str) else format_value(value))
+
+
+def capped(text: str) -> str:
+    """``text`` as far as MAX_SHOWN characters, then how long it was."""
     return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + f"… ({len(text):,} characters)"
 
 

@@ -28,6 +28,7 @@ from .distributed import Distributed
 from .metrics import MetricPoint, Progress
 from .model import NiN, build_model
 from .schedule import lr_at
+from .threads import tuner_for
 
 CHANCE_LOSS = math.log(10)
 STALL_BATCHES = 5  # consecutive batches with every class map zero: no gradient can flow any more
@@ -268,6 +269,8 @@ class Trainer:
                                  self.batches)
         # d2l's chance-level stall can only be seen where the logits are pooled ReLU outputs.
         self.watch_dead_maps = self.model.has_class_maps and cfg.arch.final_relu
+        # On the CPU, the thread count that trains fastest depends on what else the machine runs (threads.py).
+        self.tuner = tuner_for(device, self.dist is not None)
 
     # --- continuing -------------------------------------------------------------------------------------
     def _state(self, epoch: int, batch: int, epoch_start_shuffle: torch.Tensor) -> dict:
@@ -318,6 +321,9 @@ class Trainer:
                                              f"{p.train_acc:.3f})", slow_start_hint(self.config))
         except RunEnded as end:
             return self._end(end.status, end.message, end.hint)
+        finally:
+            if self.tuner:
+                self.tuner.close()
         return self._end("finished", None, None)
 
     def _batches(self, epoch: int) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
@@ -332,6 +338,8 @@ class Trainer:
         t, p, sums = self.config.train, self.progress, self.sums
         epoch_shuffle = self.shuffle.get_state()  # the order this epoch draws, for a checkpoint taken inside it
         self.net.train()
+        if self.tuner:
+            self.tuner.pause()  # the evaluation and the checkpoint since the last step are not training
         epoch_start = time.perf_counter()
         last_progress = last_poll = 0.0
         for i, x, y in self._batches(epoch):
@@ -347,6 +355,8 @@ class Trainer:
                     dead = (logits.abs().amax() == 0).long()
                     sums.dead_streak = (sums.dead_streak + 1) * dead
             sums.seen += y.shape[0]
+            if self.tuner and self.tuner.batch(y.shape[0]):
+                p.device = device_label(self.device)
 
             now = time.perf_counter()
             report = i % self.report_every == 0 or i == self.batches

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from .config import PRESETS, SETTINGS, ConfigIssue, RunConfig, parse_setting
-from .settings import format_value
+from .settings import format_value, shown
 
 PARAMS = tuple(SETTINGS)  # the link's order: the network first, then its training
 PRESET_PARAM = "preset"
@@ -87,7 +87,7 @@ def decode(params: Mapping[str, Any], default: str | None = None) -> DecodedConf
     fallback = default if default in PRESETS else default_preset()
     preset = _last(params[PRESET_PARAM]).lower() if PRESET_PARAM in params else fallback
     if preset not in PRESETS:
-        unreadable.append(ConfigIssue(PRESET_PARAM, f"unknown preset {preset!r} (choose {', '.join(PRESETS)}); "
+        unreadable.append(ConfigIssue(PRESET_PARAM, f"unknown preset {shown(preset)} (choose {', '.join(PRESETS)}); "
                                                     f"used {fallback}"))
         preset = fallback
     overrides: dict[str, Any] = {}

@@ -28,6 +28,27 @@ _BADGES = {
 }
 PROBLEM_STATUSES = ("diverged", "stalled", "failed", "interrupted")
 CONTINUABLE = ("stopped", "interrupted", "finished")
+# What this session did, so that what others did (another tab, the command line) can be told apart and said.
+_LAUNCHED, _STOPPED, _LAST = "nin.launched_here", "nin.stopped_here", "nin.panel_last"
+
+
+def launched_here(*run_ids: int) -> None:
+    """Record runs this session queued (or continued): the panel will not say they came from elsewhere."""
+    st.session_state.setdefault(_LAUNCHED, set()).update(run_ids)
+
+
+def panel_note(run: Run) -> str | None:
+    """Why the panel shows another run, or its run stopped, when nothing in this tab asked for it: someone
+    started or stopped a run from another tab or the command line. Said once (at the page run that shows it)."""
+    ss = st.session_state
+    last, ss[_LAST] = ss.get(_LAST), (run.id, run.active)
+    if last is None:  # the first look of this visit: nothing changed under the person's eyes
+        return None
+    if last[0] != run.id and run.id not in ss.get(_LAUNCHED, set()):
+        return f"Now showing run {run.id} *{run.name}*, started from another tab or the command line."
+    if last == (run.id, True) and run.status == "stopped" and run.id not in ss.get(_STOPPED, set()):
+        return f"Run {run.id} was stopped from another tab or the command line."
+    return None
 
 
 def status_markdown(status: str) -> str:
@@ -57,6 +78,7 @@ def _stop_button(run: Run, store: RunStore, place) -> None:
     if place.button(f"{what} run {run.id}", key=f"stop-{run.id}", icon=":material/stop:", width="stretch",
                     disabled=run.stop_requested or fresh):
         store.request_stop(run.id)
+        st.session_state.setdefault(_STOPPED, set()).add(run.id)
         st.toast(f"Cancelled queued run {run.id}." if run.status == "queued"
                  else f"Asked run {run.id} to stop after its current batch.")
 
@@ -75,6 +97,7 @@ def continue_form(run: Run, store: RunStore) -> None:
             except ValueError as e:
                 st.error(str(e))
             else:
+                launched_here(run.id)
                 jobs.ensure_worker(store)
                 st.toast(f"Run {run.id} continues from epoch {reached:g} to {int(epochs)}.")
                 st.rerun(scope="app")

@@ -10,6 +10,7 @@ from nin_core.data import CLASS_NAMES, DataNotFoundError, sample_test_images
 from nin_core.evaluation import model_choices
 from nin_core.jobs import ensure_worker
 from nin_core.predict import Prediction, Predictor, overlay
+from pages.live_run import launched_here
 from pages.model_picker import pick_model
 from pages.state import get_store, inside_app
 
@@ -50,6 +51,7 @@ if not choices:
         st.caption(f"Run #{waiting[0].id} ({waiting[0].name}) is {waiting[0].status}; come back when it finishes.")
     elif st.button("Train the cpu preset", type="primary"):
         run_id = store.create_run(preset("cpu"), "cpu preset")
+        launched_here(run_id)
         ensure_worker(store)
         st.success(f"Run #{run_id} is queued: follow it on *Runs*.")
     st.stop()

@@ -1,11 +1,12 @@
 """Runs: every run at a glance, their curves side by side, and one run looked at closely."""
 
+from itertools import islice
 from pathlib import Path
 
 import streamlit as st
 
 from nin_core.charts import (confusion_figure, curves_figure, enlarge, hyperparameter_figure, per_class_figure,
-                             runs_frame)
+                             runs_styler)
 from nin_core.checkpoint import CheckpointError
 from nin_core.data import DataNotFoundError
 from nin_core.evaluation import DEFAULT_EVAL_SIZE, Evaluation, checkpoint_stamp, evaluate_checkpoint, gallery_images
@@ -15,7 +16,9 @@ from pages.state import get_store, inside_app
 inside_app()
 
 GALLERY = 24
-PERCENT = st.column_config.NumberColumn(format="percent")
+GALLERY_COLUMNS = 8
+REFRESH_S = 3.0  # new runs and status changes (another tab, the worker, the command line) show within this
+SHOWN = "nin.runs_shown"  # the run looked at closely when the page was last drawn: (id, name)
 
 
 @st.cache_data(max_entries=16, show_spinner="Evaluating on the test set…")
@@ -23,27 +26,42 @@ def evaluation(path: str, stamp: float, size: int) -> Evaluation:  # stamp: the 
     return evaluate_checkpoint(path, size)
 
 
+def _states(runs) -> list[tuple[int, str]]:
+    return [(r.id, r.status) for r in runs]
+
+
+def _follow(drawn: list[tuple[int, str]]) -> None:
+    """Rerun the page when a run appears, goes or changes status. Only this check polls, drawing nothing: the
+    page is drawn again only when something changed."""
+    if _states(get_store().list_runs()) != drawn:
+        st.rerun(scope="app")
+
+
 st.title("Runs")
 store = get_store()
 if message := st.session_state.pop("runs_flash", None):
     st.success(message)
 runs = store.list_runs()
+st.fragment(_follow, run_every=REFRESH_S)(_states(runs))
 if not runs:
     st.info("No runs yet: configure one and start it on *Playground & training*.")
     st.stop()
+looked_at = st.session_state.get(SHOWN)
+if looked_at and looked_at[0] not in {r.id for r in runs}:  # deleted here: the flash above says so
+    st.info(f"Run #{looked_at[0]} ({looked_at[1]}) was deleted in another tab or from the command line.",
+            icon=":material/info:")
 experiments = sorted({r.experiment for r in runs if r.experiment})
 if experiments:  # the Exercises page's runs carry their experiment's name
     chosen = st.selectbox("Experiment", ["all runs", *experiments], key="runs-experiment")
     runs = runs if chosen == "all runs" else [r for r in runs if r.experiment == chosen]
 
-st.dataframe(runs_frame(runs), hide_index=True, column_config={
-    "train acc": PERCENT, "test acc": PERCENT, "train loss": st.column_config.NumberColumn(format="%.3f"),
-    "examples/s": st.column_config.NumberColumn(format="%.0f")})
+st.dataframe(runs_styler(runs), hide_index=True)
 
 by_label = {f"#{r.id} {r.name}": r for r in runs}
 st.subheader("Curves")
-picked = st.multiselect("Runs to compare", list(by_label),
-                        default=[label for label, r in by_label.items() if r.status != "queued"][:4])
+# Keyed, the choices outlive a new run in the list; at first, the newest runs with curves to show.
+picked = st.multiselect("Runs to compare", list(by_label), key="runs.compare", default=list(islice(
+    (label for label, r in by_label.items() if r.status != "queued" and store.metrics(r.id)), 4)))
 if picked:
     st.plotly_chart(curves_figure({label: store.metrics(by_label[label].id) for label in picked}))
 if any(isinstance(r.final.get("test_acc"), (int, float)) for r in runs):
@@ -51,7 +69,8 @@ if any(isinstance(r.final.get("test_acc"), (int, float)) for r in runs):
     st.plotly_chart(hyperparameter_figure(runs))
 
 st.subheader("One run")
-run = by_label[st.selectbox("Run", list(by_label))]
+run = by_label[st.selectbox("Run", list(by_label), key="runs.one")]  # keyed: kept when a run is added
+st.session_state[SHOWN] = (run.id, run.name)
 if run.message:
     st.caption(f"{run.status}: {run.message}" + (f" — {run.hint}" if run.hint else ""))
 checkpoint = Path(run.checkpoint) if run.checkpoint else None
@@ -78,6 +97,7 @@ if st.session_state.get("confirm_delete") == run.id:
             st.error(str(e))
         else:
             st.session_state.runs_flash = f"Deleted run #{run.id} ({run.name})."
+            del st.session_state[SHOWN]
             st.rerun()
     if no.button("Cancel"):
         del st.session_state.confirm_delete
@@ -102,7 +122,9 @@ if st.toggle("Evaluate on the test set", key=f"evaluate_{run.id}"):
     right.plotly_chart(per_class_figure(result.per_class_accuracy, result.class_names))
     shown = result.mistakes[:GALLERY]
     st.markdown(f"**Mistakes** ({len(result.mistakes):,}; the {len(shown)} most confident shown, true → predicted)")
-    cells = st.columns(8)
-    for i, (m, image) in enumerate(zip(shown, gallery_images((m.index for m in shown), result.meta["data_dir"]))):
-        cells[i % 8].image(enlarge(image, 112), caption=f"{result.class_names[m.true]} → "
-                           f"{result.class_names[m.predicted]} ({m.confidence:.0%})")
+    images = gallery_images((m.index for m in shown), result.meta["data_dir"])
+    for i, (m, image) in enumerate(zip(shown, images, strict=True)):
+        if i % GALLERY_COLUMNS == 0:  # a row of columns each: a caption that wraps lowers only its own row
+            cells = st.columns(GALLERY_COLUMNS)
+        cells[i % GALLERY_COLUMNS].image(enlarge(image, 112), caption=f"{result.class_names[m.true]} → "
+                                         f"{result.class_names[m.predicted]} {m.confidence:.0%}")

@@ -1,11 +1,14 @@
 """Shapes: what each layer of the current configuration makes of an input, and where the cost goes."""
 
+from dataclasses import replace
+
 import streamlit as st
 
 from nin_core.charts import shape_cost_figure, shape_styler
-from nin_core.config import MAX_RESIZE
+from nin_core.config import MAX_RESIZE, PRECISIONS, SETTINGS
+from nin_core.memory import format_bytes, memory_estimate, resolve_precision
 from nin_core.shapes import shape_table
-from pages.components import get_config, inside_app
+from pages.state import get_config, inside_app
 
 inside_app()
 
@@ -14,9 +17,27 @@ st.title("Shapes")
 st.caption("Each layer's output for one image of the current configuration (set on *Playground & training*). "
            "For the seed configuration at 224 px these are exactly the shapes the chapter prints.")
 
-resize = config.arch.resize if isinstance(config.arch.resize, int) else 224
-size = st.number_input("Input size (px)", min_value=1, max_value=MAX_RESIZE, value=min(max(resize, 1), MAX_RESIZE),
-                       step=1, help="Defaults to the configuration's resize; try others to see where the network breaks.")
+
+
+def within(value, low: int, high: int, default: int) -> int:
+    """A configuration's number as a field's start: a value from a link may be out of range or not a number."""
+    return min(max(value, low), high) if isinstance(value, int) else default
+
+
+columns = st.columns(3)
+size = columns[0].number_input("Input size (px)", min_value=1, max_value=MAX_RESIZE, step=1,
+                               value=within(config.arch.resize, 1, MAX_RESIZE, 224),
+                               help="Defaults to the configuration's resize; try others to see where the network "
+                                    "breaks.")
+batch_spec = SETTINGS["batch_size"].spec
+batch = columns[1].number_input("Batch size", min_value=batch_spec.low, max_value=batch_spec.high, step=1,
+                                value=within(config.train.batch_size, batch_spec.low, batch_spec.high, 128),
+                                help="For the memory columns and totals; defaults to the configuration's.")
+precision = columns[2].selectbox(
+    "Precision", PRECISIONS, index=PRECISIONS.index(config.train.precision) if config.train.precision in PRECISIONS
+    else 0, format_func=lambda p: f"auto → {resolve_precision(config, p)}" if p == "auto" else p,
+    help="What the layers compute in: bf16 autocast keeps activations in half the bytes. Defaults to the "
+         "configuration's.")
 # Problems with the network itself (the size is this page's question): the table may still show, or may not build.
 issues = [str(i) for i in config.validate() if i.field.startswith("arch.") and i.field != "arch.resize"]
 try:
@@ -27,6 +48,10 @@ except Exception as e:  # noqa: BLE001 - a configuration the layers cannot even 
 if issues:
     st.warning("This configuration will not train as it stands: " + "; ".join(issues))
 
+if table.ok:
+    table = replace(table, memory=memory_estimate(config.with_overrides(resize=int(size)), int(batch), precision))
+    st.caption(f"**activation memory**: what each layer keeps for the backward pass over a batch of {batch} in "
+               f"{table.memory.precision}.")
 st.dataframe(shape_styler(table), hide_index=True, placeholder="—")
 
 if table.ok:
@@ -34,6 +59,14 @@ if table.ok:
     totals[0].metric("Parameters", f"{table.total_params:,}")
     totals[1].metric("Multiply-adds per image", f"{table.total_mult_adds:,}")
     totals[2].metric("Output", str(list(table.output_shape)))
+    step = ", ".join(f"{name} {format_bytes(n)}" for name, n in table.memory.step_parts().items())
+    totals = st.columns(3)
+    totals[0].metric("Training step", format_bytes(table.memory.train_bytes), help=step)
+    totals[1].metric("Inference, one image", format_bytes(table.memory.inference_image_bytes),
+                     help="the parameters and the largest input and output of one layer")
+    totals[2].metric(f"Inference, {batch} images", format_bytes(table.memory.inference_batch_bytes))
+    st.caption(f"Memory at batch {batch}, {table.memory.precision}, {config.train.optimizer}: {step}. An estimate "
+               "from the layers' shapes, measured within about 20 % (docs/benchmarks.md).")
 else:
     st.error(f"A {size}×{size} input fails at layer {table.rows[-1].index} ({table.rows[-1].layer}): {table.error}")
 
@@ -42,5 +75,5 @@ if table.min_input_size:
 else:
     st.warning(f"No input up to {MAX_RESIZE} px fits this architecture.")
 
-st.subheader("Where the parameters and the multiply-adds go")
+st.subheader("Where the parameters, the multiply-adds and the memory go")
 st.plotly_chart(shape_cost_figure(table))

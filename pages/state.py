@@ -148,20 +148,21 @@ def preset_picker() -> None:
 def changes_caption(config: RunConfig) -> None:
     """What differs from the preset (with Reset), and from the chapter: the settings the book did not have."""
     from nin_core.config import SEED, SETTINGS
-    from nin_core.settings import format_value
+    from nin_core.settings import capped, format_value
     from nin_core.urlconfig import differences
 
     preset = get_preset()
     changed = differences(config, PRESETS[preset])
-    if changed:
+    if changed:  # values capped: a link may carry 400 blocks or 20,000 characters, which the fields already hold
         text, reset = st.columns([6, 1], vertical_alignment="center")
-        text.caption(f"Changed from **{preset}**: " + ", ".join(f"{k} {format_value(v)}" for k, v in changed.items()))
+        text.caption(f"Changed from **{preset}**: " + ", ".join(f"{k} {capped(format_value(v))}"
+                                                                 for k, v in changed.items()))
         reset.button("Reset", key=f"reset.v{config_version()}", icon=":material/restart_alt:",
                      on_click=lambda: set_config(PRESETS[preset], preset), help=f"back to the {preset} preset")
     beyond = {k: v for k, v in differences(config, SEED).items() if not SETTINGS[k].spec.chapter}
     if beyond:
         st.markdown(":violet-badge[:material/science: beyond the chapter] " + ", ".join(
-            f"{SETTINGS[k].spec.label.lower()} **{format_value(v)}**" for k, v in beyond.items()))
+            f"{SETTINGS[k].spec.label.lower()} **{capped(format_value(v))}**" for k, v in beyond.items()))
 
 
 def config_file_buttons(config: RunConfig) -> None:

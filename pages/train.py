@@ -5,11 +5,12 @@ import streamlit as st
 
 from nin_core.durations import format_duration
 from nin_core.estimate import estimate_run, throughput
+from nin_core.export import export_script
 from nin_core.jobs import ensure_worker
 from nin_core.shapes import shape_table
 from nin_core.sweep import SWEEPABLE, pick_live_run, plan_sweep, queue_sweep, sweep_label
 from nin_core.urlconfig import describe
-from pages.live_run import live_run, status_markdown
+from pages.live_run import launched_here, live_run, panel_note, status_markdown
 from pages.settings_form import SettingsForm, problem_markdown, shape_summary
 from pages.state import (
     URL_ISSUES,
@@ -27,6 +28,7 @@ from pages.state import (
 inside_app()
 
 WATCH = "nin.watch"  # the run this session launched last
+SCROLL = "nin.scroll_to_run"  # Train was pressed: bring the run's panel, far below the button, into view once
 store = get_store()
 get_config()
 st.title("Network in Network playground")
@@ -58,7 +60,7 @@ with side, st.container(border=True):
     if not issues and table and table.ok:
         with st.spinner("Timing a few training steps on this device…"):
             rate = throughput(config.train.device, config.train.precision, home=store.home)
-        estimate = estimate_run(config, rate, mult_adds=table.total_mult_adds)
+            estimate = estimate_run(config, rate, mult_adds=table.total_mult_adds)  # may time this one's steps
         st.metric("Estimated time", estimate.text, help=f"on {estimate.device}, from a short measurement")
         if estimate.warning:
             st.warning(estimate.warning, icon=":material/hourglass_top:")
@@ -68,9 +70,21 @@ with side, st.container(border=True):
         st.caption(f":red[Fix {len(issues)} setting{'s' if len(issues) > 1 else ''} to train.]")
     if st.button("Train", type="primary", icon=":material/play_arrow:", disabled=bool(issues), width="stretch"):
         st.session_state[WATCH] = store.create_run(config, describe(config, get_preset()))
+        launched_here(st.session_state[WATCH])
         ensure_worker(store)
         st.toast(f"Run {st.session_state[WATCH]} queued: it trains in the background; follow it below.")
+        st.session_state[SCROLL] = True
+    pointer = st.empty()  # where the run in progress is, once it is known
     config_file_buttons(config)
+
+with st.expander("Show the code: this configuration as a standalone PyTorch script", icon=":material/code:"):
+    if issues:
+        st.caption("Fix the settings above first: the script is written for a configuration that trains.")
+    else:
+        script = export_script(config)
+        st.download_button("Download nin.py", script, file_name="nin.py", mime="text/x-python", on_click="ignore",
+                           icon=":material/download:")
+        st.code(script, language="python", line_numbers=True)
 
 with st.expander("Sweep: queue one run per combination of values", icon=":material/grid_view:"):
     axes = []
@@ -92,10 +106,11 @@ with st.expander("Sweep: queue one run per combination of values", icon=":materi
                      disabled=not plan.ok or bool(issues)):
             ids = queue_sweep(store, plan, sweep_label(plan))
             st.session_state[WATCH] = ids[0]
+            launched_here(*ids)
             ensure_worker(store)
             st.toast(f"Queued runs {ids[0]}–{ids[-1]}; the Runs page compares them.")
 
-st.subheader("Training")
+st.subheader("Training", anchor="training")
 runs = store.list_runs()
 run = pick_live_run(runs, st.session_state.get(WATCH))
 if run is None:
@@ -104,7 +119,14 @@ if run is None:
 else:
     if run.active:
         st.session_state[WATCH] = run.id
+    if note := panel_note(run):
+        st.info(note, icon=":material/swap_horiz:")
+    if run.active:
+        pointer.caption(f":material/arrow_downward: Run {run.id} is {run.status}: [follow it below](#training)")
     live_run(run.id)
+    if st.session_state.pop(SCROLL, False):
+        st.html("<script>document.getElementById('training')?.scrollIntoView({behavior: 'smooth'})</script>",
+                unsafe_allow_javascript=True)
     waiting = [r for r in runs if r.active and r.id != run.id]
     if waiting:
         st.caption("Also in the queue: " + ", ".join(f"run {r.id} *{r.name}* {status_markdown(r.status)}"

@@ -73,6 +73,24 @@ def test_bad_config_file_names_the_fields(tmp_path, nin_home):
     assert out.returncode == 2 and "train.lr: must be a number, got 'fast'" in out.stderr and "arch.colour" in out.stderr
 
 
+def test_predict_tells_what_to_know_about_an_image(tmp_path):
+    import torch
+
+    from nin_core.checkpoint import save_checkpoint
+    from nin_core.config import TINY
+    from nin_core.model import build_model
+
+    torch.manual_seed(0)
+    model = save_checkpoint(tmp_path / "tiny.pt", build_model(TINY.arch), TINY, epoch=1)
+    dot = tmp_path / "dot.png"
+    Image.new("L", (1, 1), 200).save(dot)
+    out = cli("predict", "--checkpoint", str(model), str(dot))
+    assert out.returncode == 0, out.stderr
+    assert f"{dot}: note: The image is only 1×1 pixels, enlarged to 28×28" in out.stdout
+    [result] = json.loads(cli("predict", "--checkpoint", str(model), str(dot), "--format", "json").stdout)
+    assert result["notes"][0].startswith("The image is only 1×1 pixels")
+
+
 @pytest.mark.slow
 def test_train_records_the_run_and_predict_uses_it(nin_home, tmp_path):
     out = cli("train", "--preset", "tiny", "--epochs", "1", "--name", "cli run", "--quiet")
@@ -96,3 +114,4 @@ def test_train_records_the_run_and_predict_uses_it(nin_home, tmp_path):
     assert len(results[0]["top_k"]) == 2 and results[0]["top_k"][0]["probability"] >= results[0]["top_k"][1][
         "probability"]
     assert results[1]["error"] and "top_k" not in results[1]
+    assert results[0]["notes"] == []  # a 40×40 image: nothing to warn about

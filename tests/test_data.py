@@ -130,6 +130,20 @@ def test_asked_for_folder_without_files_is_an_error_naming_it(tmp_path, monkeypa
     monkeypatch.setenv("NIN_DATASET_DIR", str(tmp_path / "typo"))
     with pytest.raises(DataNotFoundError, match=rf"{tmp_path / 'typo'} \(from NIN_DATASET_DIR\) does not exist"):
         load_fashion_mnist(download=True)
+    (tmp_path / "passwd").write_text("root:x:0:0\n")  # a file given as the folder: not "does not exist"
+    with pytest.raises(DataNotFoundError, match=rf"{tmp_path / 'passwd'} \(from data_dir\) is a file, not a folder"):
+        find_dataset(tmp_path / "passwd", download=False)
+
+
+def test_a_data_folder_too_long_or_that_is_a_file_is_the_fields_message_before_launch(tmp_path):
+    from nin_core.config import TINY
+    from nin_core.jobs import launch_issues
+
+    (tmp_path / "passwd").write_text("root:x:0:0\n")
+    for folder, said in (("/x" * 10_000, "cannot be used: File name too long."),
+                         (str(tmp_path / "passwd"), "is a file, not a folder")):
+        [issue] = [i for i in launch_issues(TINY.with_overrides(data_dir=folder)) if i.field == "train.data_dir"]
+        assert said in issue.message
 
 
 def test_partial_folder_names_the_missing_file(tmp_path):

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import math
-
 import json
+import math
 
 import pytest
 
 from nin_core import estimate as est
-from nin_core.config import CPU, PRESETS, SEED, TINY, BlockConfig, ConfigIssue
+from nin_core.config import CPU, PRESETS, SEED, TINY, BlockConfig, ConfigIssue, parse_blocks
 from nin_core.durations import format_duration
 from nin_core.estimate import Throughput, estimate_run, throughput
+from nin_core.settings import format_value
 from nin_core.store import RunStore
 from nin_core.sweep import MAX_RUNS, pick_live_run, plan_sweep, queue_position, queue_sweep, sweep_label
-from nin_core.config import parse_blocks
-from nin_core.settings import format_value
 from nin_core.urlconfig import closest_preset, decode, describe, encode
 
 RATE = Throughput("test device", 1e10, 0.01, 0.0)  # 10 G mult-adds/s, 10 ms a step
@@ -32,6 +30,7 @@ def test_measuring_the_cpu_takes_seconds_and_is_remembered(cpu_rate):
     assert cpu_rate.device.startswith("CPU")
     assert 1e8 < cpu_rate.mult_adds_per_s < 1e13
     assert cpu_rate.step_overhead_s >= 0
+    assert cpu_rate.setting == "cpu" and 0 < cpu_rate.startup_s < 120  # a fresh process importing torch
     assert throughput("cpu") is cpu_rate  # in memory: measured once per device
 
 
@@ -46,6 +45,29 @@ def test_the_seed_config_takes_hours_on_this_cpu(cpu_rate):
 def test_the_tiny_config_takes_seconds_to_minutes_on_this_cpu(cpu_rate):
     e = estimate_run(TINY, cpu_rate)
     assert not e.takes_hours and e.seconds < 600 and e.warning is None
+
+
+def test_a_small_network_is_estimated_from_its_own_steps(monkeypatch):
+    timed = []
+
+    def fake(config, setting):
+        timed.append((config.train.batch_size, setting))
+        return est.StepTimes(step_s=0.02, eval_batch_s=0.05, setup_s=1.0)
+
+    monkeypatch.setattr(est, "step_times", fake)
+    rate = Throughput("CPU (test)", 1e10, 0.01, 0.0, "cpu", 3.0)
+    e = estimate_run(TINY, rate)
+    # 4000 images in batches of 64, two epochs; 1000 test images are one evaluation batch (1024 at 28 px).
+    assert e.train_s == pytest.approx(2 * 63 * 0.02) and e.eval_s == pytest.approx(2 * 0.05)
+    assert e.seconds == pytest.approx(e.train_s + e.eval_s + 3.0 + 1.0)  # start-up, then kernels set up
+    estimate_run(SEED, rate)  # 762 M multiply-adds × 128 images a step: as busy as the benchmark, from the rate
+    assert timed == [(64, "cpu")]
+
+
+def test_timing_a_configuration_is_remembered_for_what_does_not_change_it():
+    first = est.step_times(TINY, "cpu")
+    assert 0 < first.step_s < 10 and 0 < first.eval_batch_s < 10 and first.setup_s >= 0
+    assert est.step_times(TINY.with_overrides(lr=0.5, epochs=7, train_size=100), "cpu") is first
 
 
 def test_a_long_run_of_a_small_network_gets_other_advice():
@@ -92,7 +114,7 @@ def test_the_measurement_is_cached_in_the_home_folder(tmp_path, monkeypatch):
 
     def fake(device, dtype):
         calls.append(device)
-        return Throughput("CPU (fake)", 2e10, 0.0, __import__("time").time())
+        return Throughput("CPU (fake)", 2e10, 0.0, __import__("time").time(), "cpu")
 
     monkeypatch.setattr(est, "measure_throughput", fake)
     monkeypatch.setattr(est, "_cache", {})

@@ -181,6 +181,28 @@ def test_runs_table_and_parallel_coordinates(tmp_path):
     assert len(curves.data) == 6
 
 
+def test_a_missing_metric_shows_as_a_dash_not_none(tmp_path):
+    store = RunStore(tmp_path / "home")
+    store.finish(store.create_run(TINY, "failed"), "failed", message="out of memory")
+    done = store.create_run(TINY, "done")
+    store.finish(done, "finished", final={"test_acc": 0.7312, "train_loss": 0.5, "train_acc": 0.8,
+                                          "examples_per_sec": 1234.5})
+    html = charts.runs_styler(store.list_runs()).to_html()
+    assert "73.1%" in html and "1,234" in html and "0.500" in html
+    assert "—" in html and "None" not in html and "nan" not in html
+
+
+def test_one_run_that_blew_up_does_not_squash_the_others():
+    calm = [MetricPoint(e / 2, 2.3 - e / 4, 0.1 + e / 10) for e in range(7)]
+    wild = [MetricPoint(0.5, 2.3, 0.1), MetricPoint(1.0, 27.0, 0.1)]
+    fig = charts.curves_figure({"#1 calm": calm, "#2 wild": wild})
+    assert fig.layout.yaxis.range == (0, pytest.approx(2.5 * 1.05))
+    assert fig.layout.title.text == "Loss above 2.6 not shown: #2 wild"
+    # losses within reach (an early spike to 4) widen the axis instead, and nothing is cut
+    fig = charts.curves_figure({"#1 calm": calm, "#3 spiky": [MetricPoint(0.2, 4.0, 0.1), MetricPoint(1, 1.0, 0.6)]})
+    assert fig.layout.yaxis.range == (0, pytest.approx(4.2)) and fig.layout.title.text is None
+
+
 def test_confusion_and_per_class_figures(evaluation):
     fig = charts.confusion_figure(evaluation.confusion, evaluation.class_names)
     (heat,) = fig.data

@@ -112,3 +112,33 @@ def test_random_test_images_show_their_true_labels(nin_home):
     verdicts = [m.value for m in at.markdown if "true: **" in m.value]
     assert len(verdicts) == 8
     assert len(at.get("plotly_chart")) == 8
+
+
+def test_the_best_model_comes_chosen_and_one_deleted_is_said_to_be_gone(nin_home):
+    good, _ = finished_run(nin_home, "good")
+    RunStore(nin_home).finish(good, "finished", final={"test_acc": 0.81})
+    bad, _ = finished_run(nin_home, "bad")  # newer, and worse (test acc 0.25)
+    at = open_page()
+    box = at.selectbox[0]
+    assert box.options == [f"#{bad} bad (finished, test acc 25.0%)", f"#{good} good (finished, test acc 81.0%)"]
+    assert box.value == f"#{good} good (finished, test acc 81.0%)"
+    box.set_value(box.options[0]).run()  # picked by the person: kept even though it is worse
+    at.run()
+    assert at.selectbox[0].value.startswith(f"#{bad} bad") and not at.info
+    RunStore(nin_home).delete_run(bad)  # from the Runs page or another tab
+    at.run()
+    assert not at.exception, at.exception
+    assert any(f"**#{bad} bad (finished, test acc 25.0%)** is no longer there" in i.value for i in at.info)
+    assert at.selectbox[0].value.startswith(f"#{good} good")
+    at.run()
+    assert not at.info  # said once
+
+
+def test_a_tiny_upload_says_its_answer_means_little(nin_home):
+    finished_run(nin_home)
+    at = open_page()
+    dot = io.BytesIO()
+    Image.new("L", (1, 1), 200).save(dot, "PNG")
+    at.file_uploader[0].set_value([("dot.png", dot.getvalue(), "image/png")]).run()
+    assert not at.exception, at.exception
+    assert any("only 1×1 pixels" in c.value and "means little" in c.value for c in at.caption)

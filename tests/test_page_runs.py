@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
@@ -109,3 +110,38 @@ def test_delete_asks_first_and_refuses_running_runs(store):
     assert any("still running" in e.value for e in at.error)
     assert not any("cannot be undone" in w.value for w in at.warning)
     assert running in [r.id for r in store.list_runs()]
+
+
+def test_a_failed_run_without_curves_is_not_compared_and_missing_metrics_are_dashes(store):
+    done = finished_run(store, "done", 0.7)
+    failed = store.create_run(TINY, "broken")
+    store.finish(failed, "failed", message="the data folder is empty")
+    at = open_page()
+    assert at.multiselect[0].value == [f"#{done} done"]
+    shown = pa.ipc.open_stream(at.dataframe[0].proto.arrow_data.styler.display_values).read_pandas()
+    assert list(shown["test acc"]) == ["—", "70.0%"] and list(shown["examples/s"]) == ["—", "900"]
+    assert list(shown["lr"]) == ["0.003", "0.007"]
+
+
+def test_the_choices_outlive_a_new_run_and_a_run_deleted_elsewhere_is_said_to_be_gone(store):
+    first = finished_run(store, "first", 0.7)
+    second = finished_run(store, "second", 0.8)
+    at = open_page()
+    for label in (f"#{first} first", f"#{second} second", f"#{first} first"):  # each choice holds
+        at.selectbox[0].set_value(label).run()
+        assert at.selectbox[0].value == label
+    at.multiselect[0].set_value([f"#{second} second"]).run()
+    at.multiselect[0].set_value([f"#{first} first"]).run()
+    assert at.multiselect[0].value == [f"#{first} first"]
+    finished_run(store, "third", 0.6)  # from another tab: the page follows it (its poll reruns it)
+    at.run()
+    assert len(at.dataframe[0].value) == 3
+    assert at.selectbox[0].value == f"#{first} first" and at.multiselect[0].value == [f"#{first} first"]
+    store.delete_run(first)  # from another tab
+    at.run()
+    assert not at.exception, at.exception
+    assert any(f"Run #{first} (first) was deleted in another tab" in i.value for i in at.info)
+    at.run()
+    assert not any("was deleted" in i.value for i in at.info)  # said once; the newest run is shown now
+    assert at.selectbox[0].value == at.selectbox[0].options[0] and at.multiselect[0].value == []
+    assert second in [r.id for r in store.list_runs()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,23 @@ def test_a_configuration_that_cannot_be_built_is_explained(nin_home, params, mes
     at.switch_page("pages/shapes.py").run()
     assert not at.exception, at.exception
     assert any(message in e.value for e in at.error)
+
+
+def test_memory_for_a_chosen_batch_and_precision(shapes):
+    assert [(n.label, n.value) for n in shapes.number_input[1:]] == [("Batch size", 128)]
+    assert shapes.selectbox[0].label == "Precision" and shapes.selectbox[0].value == "auto"
+    assert "activation memory" in shapes.dataframe[0].value
+    metrics = {m.label: m.value for m in shapes.metric}
+    assert {"Training step", "Inference, one image", "Inference, 128 images"} <= set(metrics)
+    shapes.number_input[1].set_value(8).run()
+    shapes.selectbox[0].set_value("float32").run()
+    assert not shapes.exception
+    smaller = {m.label: m.value for m in shapes.metric}
+    assert "Inference, 8 images" in smaller and smaller["Training step"] != metrics["Training step"]
+    assert any("batch of 8 in float32" in c.value for c in shapes.caption)
+
+
+def test_the_cost_chart_of_a_failing_table_says_it_is_partial(shapes):
+    shapes.number_input[0].set_value(60).run()
+    (chart,) = shapes.get("plotly_chart")
+    assert json.loads(chart.proto.spec)["layout"]["title"]["text"].startswith("Partial: only layers 0–5")

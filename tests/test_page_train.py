@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from nin_core.store import RunStore
+from pages.live_run import SWITCH_GUARD_S
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -96,6 +97,17 @@ def test_invalid_lr_is_explained_next_to_it_and_blocks_training(home):
     widget(at, "number_input", "Learning rate").set_value(0.05).run()
     assert widget(at, "button", "Train").disabled is False
     assert at.query_params["lr"] == "0.05"
+    assert "lr 0.05" in next(c.value for c in at.caption if c.value.startswith("Changed from"))  # in the same run
+
+
+def test_out_of_range_numbers_reach_validation_and_a_broken_network_says_whose_parameters(home):
+    at = choose_preset(app(), "tiny")
+    widget(at, "number_input", "Epochs").set_value(5000).run()  # no widget bound clips it to 1000 silently
+    assert widget(at, "number_input", "Epochs").value == 5000
+    assert "must be between 1 and 1000, got 5000" in texts(at) and widget(at, "button", "Train").disabled
+    widget(at, "number_input", "Epochs").set_value(2).run()
+    widget(at, "number_input", "Resize (px)").set_value(4).run()
+    assert "Parameters (up to the failing layer)" in {m.label for m in at.metric}
 
 
 def test_resize_too_small_is_explained(home):
@@ -169,6 +181,67 @@ def test_sweep_with_a_bad_value_says_so(home):
     at.text_input(key="sweep.values0").input("64, big").run()
     assert "must be a whole number, got 'big'" in texts(at)
     assert at.button(key="sweep.queue").disabled
+
+
+def test_a_link_with_400_blocks_or_huge_values_echoes_none_of_them(home):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"preset": "tiny", "blocks": ",".join(["16-3-1-1"] * 400), "data_dir": "/x" * 10_000,
+                            "optimizer": "a" * 20_000})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = texts(at)
+    assert "NiN blocks: must hold between 1 and 8 blocks" in shown and "(20,002 characters)" in shown
+    assert "blocks 16-3-1-1,16-3-1-1,16-3-1-1,16-3-1-1,16-3… (3,599 characters)" in shown  # what changed, capped
+    assert len(shown) < 3000  # not 400 blocks, not 20,000 characters
+    assert widget(at, "button", "Train").disabled
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"preset": "t" * 20_000})
+    at.run()
+    assert any(f"unknown preset '{'t' * 39}… (20,002 characters)" in w.value for w in at.warning)
+    assert len(texts(at)) < 3000
+
+
+def test_after_train_the_run_is_pointed_to_and_scrolled_to_and_tiny_says_what_to_expect(home, monkeypatch):
+    import nin_core.jobs
+
+    monkeypatch.setattr(nin_core.jobs, "ensure_worker", lambda store: None)  # no real training here
+    at = choose_preset(app(), "tiny")
+    tiny = widget(at, "radio", "Preset")
+    assert "near 35 % test accuracy" in tiny.proto.captions[tiny.options.index("tiny")]
+    widget(at, "button", "Train").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (run,) = RunStore(home).list_runs()
+    assert f"Run {run.id} is queued: [follow it below](#training)" in texts(at)
+    assert "scrollIntoView" in at.get("html")[0].proto.body  # once, right after Train
+    at.run()
+    assert not at.get("html") and f"Run {run.id} is queued" in texts(at)
+
+
+def test_a_run_started_or_stopped_from_elsewhere_is_said_to_be(home, monkeypatch):
+    """The panel follows runs this tab did not start or stop; it says so once, not silently."""
+    import nin_core.jobs
+    from nin_core.config import TINY
+
+    monkeypatch.setattr(nin_core.jobs, "ensure_worker", lambda store: None)  # no real training here
+    store = RunStore(home)
+    first = store.create_run(TINY, "first")
+    store.mark_running(first, "cpu")  # by this (live) process
+    at = app()
+    assert f"Stop run {first}" in [b.label for b in at.button] and "another tab" not in texts(at)
+    store.request_stop(first)  # from another tab
+    store.finish(first, "stopped", message="stopped in epoch 1, batch 3")
+    at.run()
+    assert f"Run {first} was stopped from another tab or the command line." in texts(at)
+    other = store.create_run(TINY, "theirs")
+    store.mark_running(other, "cpu")
+    at.run()
+    assert f"Now showing run {other} *theirs*, started from another tab or the command line." in texts(at)
+    # the Stop button that took the place of the first one's does not take a click meant for that one
+    assert widget(at, "button", f"Stop run {other}").disabled
+    time.sleep(SWITCH_GUARD_S)
+    at.run()
+    assert "another tab" not in texts(at)  # said once
+    assert not widget(at, "button", f"Stop run {other}").disabled
 
 
 @pytest.mark.slow

@@ -142,6 +142,20 @@ def test_animated_gif_gives_first_frame():
     assert img.getpixel((0, 0)) == 0 and img.getpixel((20, 20)) == 255
 
 
+def test_a_tiny_image_and_an_animated_one_say_so(predictor):
+    """A 1×1 picture still gets classes, but its answer means little; a GIF's later frames are not used."""
+    [dot, plain] = predictor.predict_files([("dot.png", encode(Image.new("L", (1, 1), 200))),
+                                            ("shirt.png", encode(item()))])
+    check_ok(dot)
+    assert dot.notes == [f"The image is only 1×1 pixels, enlarged to {SIZE}×{SIZE}: too little to recognise a "
+                         "garment, so the answer means little."]
+    assert plain.notes == []
+    frames = [item(fg=255), Image.new("L", (40, 40), 255), Image.new("L", (40, 40), 0)]
+    gif = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    [animated] = predictor.predict_files([("anim.gif", gif)])
+    assert animated.notes == ["The image is animated (3 frames): only its first frame was used."]
+
+
 def test_exif_orientation_applied():
     stored = Image.new("RGB", (40, 20), (0, 0, 0))
     stored.paste((255, 255, 255), (20, 0, 40, 20))  # right half white

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
-from nin_core import estimate
+from nin_core import estimate, memory
 from nin_core.config import TINY
 from nin_core.store import RunStore
 
@@ -122,7 +123,8 @@ CASES = {
     "device-unknown": Case(("--device", "tpu"), ("file", changed(train={"device": "tpu"})), "train.device",
                            "must be auto, cpu, cuda, cuda:N or mps, got 'tpu'"),
     "device-cuda-missing": Case(("--device", "cuda:0"), ("file", changed(train={"device": "cuda:0"})),
-                                "train.device", "cuda:0 was asked for, but it has no CUDA GPU", marks=(NO_CUDA,)),
+                                "train.device", "cuda:0 was asked for, but this machine has no CUDA GPU",
+                                marks=(NO_CUDA,)),
 }
 
 
@@ -236,3 +238,27 @@ def test_a_data_folder_that_does_not_exist_is_refused_by_the_page_before_launch(
     assert not at.exception
     assert any("/no/such/folder" in p for p in page_problems(at)), page_problems(at)
     assert widget(at, "button", "Train").disabled
+
+
+# --- too large for the device's memory (issue 15) ---------------------------------------------------------------------
+
+def test_a_step_too_large_for_memory_is_refused_the_same_way_before_launch(nin_home, tmp_path, capsys,
+                                                                         monkeypatch):
+    # The step needs terabytes (the resized batch alone is 34 GB, which such a run used to fail on at once).
+    # The RAM available is fixed here, so that the CLI and the page, a moment apart, name the same amount.
+    monkeypatch.setattr(memory, "device_memory", lambda device: (20_000_000_000, "RAM available on this machine"))
+    case = Case(("--resize", "1024", "--batch-size", "8192", "--train-size", "10000"),
+                ("link", {"resize": "1024", "batch_size": "8192", "train_size": "10000"}), "train.batch_size", "")
+    said = cli_message(case, tmp_path, capsys, monkeypatch)
+    field, message = said.split(": ", 1)
+    assert field == "train.batch_size" and message.startswith("a training step of 8192 images at 1024 px needs "
+                                                              "about ")
+    assert re.search(r"TB, more than the 20 GB of RAM available on this machine: lower the batch size to \d+ or "
+                     r"less, or the resize$", message), message
+    assert not (nin_home / "runs.sqlite").exists()
+
+    at = put_on_page(case)
+    assert not at.exception, [e.value for e in at.exception]
+    assert message in page_problems(at)
+    assert widget(at, "button", "Train").disabled
+    assert RunStore(nin_home).list_runs() == []

@@ -74,6 +74,12 @@ def test_a_diverging_learning_rate_stops_as_diverged_with_a_hint(data):
     assert "NaN or infinite" in result.hint and "learning rate" in result.hint
 
 
+def test_the_slow_start_hint_fits_the_optimizer():
+    assert "AdamW with lr 0.001" in train_module.slow_start_hint(TINY.with_overrides(optimizer="sgd"))
+    adamw = train_module.slow_start_hint(TINY)  # AdamW already: not "try AdamW"
+    assert "adamw did not get NiN off chance level" in adamw and "try AdamW" not in adamw
+
+
 def test_dead_class_maps_stop_the_run_early_as_stalled(data, monkeypatch):
     """Every class map zero: the network NiN becomes when its last ReLU dies. Built here directly by a bias
     that no input overcomes; the trainer must notice within a few batches, not after the epochs."""

@@ -14,17 +14,14 @@ import io
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from nin_core.watchbench import AppDidNotStart, serve_app
 
 try:
     from playwright.sync_api import expect
@@ -62,12 +59,6 @@ def _skip_or_fail(message: str) -> None:
                 pytrace=False)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class Server:
     url: str
@@ -84,43 +75,16 @@ class Server:
 
 @contextlib.contextmanager
 def running_app(base: Path):
-    """`streamlit run app.py` on a free port with a fresh NIN_HOME under ``base``; at the end it is stopped by its
-    pid, with the training worker it started (by the pid the run store recorded)."""
+    """`streamlit run app.py` on a free port with a fresh NIN_HOME under ``base`` (the watch bench's serve_app);
+    at the end it is stopped by its pid, with the training worker it started (by the pid the run store recorded)."""
     home, log = base / "nin-home", base / "streamlit.log"
-    port = free_port()
-    env = os.environ | {"NIN_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
-             "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
-    srv = Server(f"http://127.0.0.1:{port}", home, log, proc)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}:\n{srv.log_tail()}", pytrace=False)
-            try:
-                with urllib.request.urlopen(f"{srv.url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not answer on {srv.url} within 90 s:\n{srv.log_tail()}", pytrace=False)
-            time.sleep(0.3)
-        yield srv
-    finally:
-        stop_recorded_processes(home)
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # its own session: the group is the server's pid
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+    with contextlib.ExitStack() as stack:
+        try:
+            url, proc = stack.enter_context(serve_app(home, log))
+        except AppDidNotStart as e:
+            pytest.fail(str(e), pytrace=False)
+        stack.callback(stop_recorded_processes, home)  # before the server stops
+        yield Server(url, home, log, proc)
 
 
 @pytest.fixture(scope="session")
@@ -169,7 +133,7 @@ def wait_idle(page, timeout: float = LONG) -> None:
         1, timeout=timeout)
 
 
-PAGE_TITLES = ["Playground & training", "Shapes", "Predict", "Runs"]
+PAGE_TITLES = ["Playground & training", "Shapes", "Predict", "Look inside", "Runs", "Exercises"]
 
 
 def open_app(page, server: Server, title: str | None = None) -> None:

@@ -1,7 +1,8 @@
 """What a person does with the dashboard, in headless Chromium against the real app (`streamlit run app.py`):
 every page opens cleanly; a tiny run trains live to its final metrics; a run is still followed after visiting
-another page; a run can be stopped; Predict works on real test images and survives a broken file; Runs lists
-and overlays runs. The screenshots in docs/screenshots/ are taken here."""
+another page; a run can be stopped; Predict works on real test images and survives a broken file; Look inside
+shows a test image through every layer; Runs lists and overlays runs; Exercises shows a finished experiment.
+The screenshots in docs/screenshots/ are taken here."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from .conftest import (LONG, PAGE_TITLES, ROOT, VIEWPORT, assert_no_errors, expe
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-PAGES = {"": "Network in Network playground", "shapes": "Shapes", "predict": "Predict", "runs": "Runs"}
+PAGES = {"": "Network in Network playground", "shapes": "Shapes", "predict": "Predict", "explore": "Look inside",
+         "runs": "Runs", "exercises": "Exercises"}
 
 
 def test_every_page_opens_without_an_error(page, server):
@@ -33,7 +35,7 @@ def test_every_page_opens_without_an_error(page, server):
             expect(page.get_by_test_id("stDataFrame")).to_be_visible()
             page.get_by_test_id("stPlotlyChart").locator(".js-plotly-plot").wait_for()
             screenshot(page, "shapes")
-    for title in ("Shapes", "Predict", "Runs", "Playground & training"):  # by the sidebar, in one session
+    for title in ("Shapes", "Predict", "Look inside", "Runs", "Playground & training"):  # by the sidebar, one session
         go_to(page, title)
         wait_idle(page)
         assert_no_errors(page)
@@ -104,6 +106,7 @@ def trace_points(chart) -> dict[str, int]:
 def start_run(page) -> int:
     page.get_by_role("button", name="Train", exact=True).click()
     expect(panel_header(page)).to_contain_text("running", timeout=LONG)
+    expect(panel_header(page)).to_be_in_viewport()  # brought into view: it starts far below the button
     return shown_run_id(page)
 
 
@@ -162,7 +165,7 @@ def test_train_a_tiny_run_and_watch_it_live(page, server):
     expect(panel_header(page)).to_contain_text("finished")
     assert shown_run_id(page) == run_id
     assert whole_run_percent(page) == 100
-    expect(page.get_by_role("button", name="Stop", exact=True)).to_have_count(0)
+    expect(page.get_by_role("button", name=f"Stop run {run_id}", exact=True)).to_have_count(0)
     chart = curves(page)
     # plotly may update its figure a moment after the alert appears
     deadline = time.monotonic() + 30
@@ -188,7 +191,7 @@ def test_a_run_is_still_followed_after_visiting_another_page(page, server):
         expect(panel_header(page)).to_contain_text(f"· run {run_id} ·")
         expect(panel_header(page)).to_contain_text("running")
         wait_until_percent_above(page, before)  # and it is followed live, not a frozen picture
-        expect(page.get_by_role("button", name="Stop", exact=True)).to_be_visible()
+        expect(page.get_by_role("button", name=f"Stop run {run_id}", exact=True)).to_be_visible()
         assert_no_errors(page)
     finally:
         end_run(server, run_id)
@@ -201,10 +204,10 @@ def test_stop_a_run(page, server):
     run_id = start_run(page)
     try:
         wait_until_percent_above(page, 0)
-        page.get_by_role("button", name="Stop", exact=True).click()
+        page.get_by_role("button", name=f"Stop run {run_id}", exact=True).click()
         expect(panel_header(page)).to_contain_text("stopped", timeout=LONG)
         expect(page.get_by_test_id("stAlertContentWarning").filter(has_text="Stopped")).to_be_visible()
-        expect(page.get_by_role("button", name="Stop", exact=True)).to_have_count(0)
+        expect(page.get_by_role("button", name=f"Stop run {run_id}", exact=True)).to_have_count(0)
         assert shown_run_id(page) == run_id
         run = RunStore(server.home).get_run(run_id)
         assert run.status == "stopped" and not run.active
@@ -297,6 +300,22 @@ def test_predict_real_test_images_and_survive_a_broken_file(page, server, tmp_pa
     assert_no_errors(page)
 
 
+def test_explore_a_random_test_image_with_the_demo_model(page, server):
+    open_app(page, server, "Look inside")
+    model = page.get_by_role("combobox", name="Model", exact=True)
+    model.click()  # the tests before may have trained runs, listed first
+    page.get_by_role("option", name=re.compile(r"^Demo model")).click()
+    expect(model).to_have_value(re.compile(r"^Demo model \(test acc \d+\.\d%\)$"))
+    wait_idle(page)
+    result = page.get_by_test_id("stMarkdownContainer").filter(has_text=re.compile(r"A test image \(true: .+\) → "))
+    expect(result).to_have_count(1)
+    expect(page.get_by_test_id("stImageCaption").filter(has_text="class map of")).to_have_count(1)
+    expect(page.get_by_test_id("stHeading").filter(has_text="Every layer")).to_have_count(1)
+    page.locator('[data-testid="stImage"] img').last.wait_for()
+    assert_no_errors(page)
+    screenshot(page, "explore")
+
+
 def test_runs_lists_the_finished_run_and_overlays_two(page, server):
     finished = ensure_runs(server, 2)
     from nin_core.store import RunStore
@@ -335,3 +354,45 @@ def test_runs_lists_the_finished_run_and_overlays_two(page, server):
     assert all(points[f"{labels[0]}: {c}"] > 0 for c in ("train acc", "test acc")), points  # test acc yet
     assert_no_errors(page)
     screenshot(page, "runs")
+
+
+def test_runs_lists_a_run_from_elsewhere_without_a_click(page, server):
+    from nin_core.config import TINY
+    from nin_core.store import RunStore
+
+    store = RunStore(server.home)
+    store.finish(store.create_run(TINY, "a first run", claim=True), "failed", message="made by the test")
+    open_app(page, server, "Runs")
+    table = page.get_by_test_id("stDataFrame").first
+    expect(table).to_be_visible()
+    # another tab or the command line adds a run (claimed and ended at once: no worker trains it)
+    run_id = store.create_run(TINY, "from elsewhere", claim=True)
+    store.finish(run_id, "failed", message="made by the test")
+    row = table.locator("tr").filter(has=page.locator("td", has_text=re.compile(r"^from elsewhere$")))
+    expect(row).to_have_count(1, timeout=20_000)  # the page polls every few seconds; nothing was clicked
+    expect(row.locator("td").filter(has_text=re.compile(r"^failed$"))).to_have_count(1)
+    expect(row.locator("td").filter(has_text=re.compile(r"^—$"))).not_to_have_count(0)  # no metrics: a dash
+    assert_no_errors(page)
+
+
+# --- Exercises ------------------------------------------------------------------------------------------
+
+def test_exercises_shows_a_finished_experiment(page, server):
+    """Exercise 2 queued and trained from the shell at a reduced size in the app's store: the page offers that
+    size, and shows the table, the curves and the conclusion written from the runs."""
+    size = ["--train-size", "6000", "--test-size", "500", "--epochs", "1"]
+    subprocess.run([sys.executable, "-m", "nin_core", "exercise", "2", *size, "--quiet"], cwd=ROOT,
+                   env={**os.environ, "NIN_HOME": str(server.home)}, check=True, timeout=1800, capture_output=True)
+    open_app(page, server, "Exercises")
+    page.get_by_role("tab", name=re.compile(r"^2 · ")).click()
+    wait_idle(page)
+    size_box = page.get_by_role("combobox", name="Size", exact=True)
+    size_box.click()
+    page.get_by_role("option", name="6,000 training images, 500 test images, 1 epoch").click()
+    wait_idle(page)
+    expect(page.get_by_test_id("stAlertContentSuccess").filter(has_text="Against two 1×1 convs")).to_be_visible()
+    expect(page.get_by_role("button", name="All variants run")).to_be_disabled()
+    page.get_by_test_id("stPlotlyChart").locator(".js-plotly-plot").wait_for()
+    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+    assert_no_errors(page)
+    screenshot(page, "exercises")

@@ -1,0 +1,288 @@
+"""The chapter's exercises as experiments: what is done is not queued again, the table and the conclusion come
+from the runs (another table, another conclusion), exercise 3 measures memory in a fresh process, one experiment
+runs end to end from the shell at a reduced size, and the Exercises page queues, shows and concludes."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from conftest import ROOT
+from streamlit.testing.v1 import AppTest
+
+from nin_core import exercises as exs
+from nin_core.config import CPU, TINY
+from nin_core.estimate import Throughput
+from nin_core.metrics import MetricPoint
+from nin_core.shapes import shape_table
+from nin_core.store import RunStore
+
+APP = str(ROOT / "app.py")
+SMALL = {"train_size": 200, "test_size": 100, "epochs": 1}
+
+
+def ended_run(store: RunStore, ex, variant: str, test_acc: float | None, *, status: str = "finished",
+              train_loss: float = 0.9) -> int:
+    """A run of ``variant`` recorded as ended with these numbers, as the worker would have left it."""
+    run_id = store.create_run(ex.configs()[variant], f"ex {ex.number} · {variant}", experiment=ex.name)
+    store.mark_running(run_id, "cpu")
+    store.record(run_id, {}, [MetricPoint(0.5, train_loss + 0.3, 0.4), MetricPoint(1.0, train_loss, 0.6, test_acc)])
+    final = {"train_loss": train_loss, "train_acc": 0.6, "examples_per_sec": 400.0}
+    store.finish(run_id, status, final=final | ({"test_acc": test_acc} if test_acc is not None else {}))
+    return run_id
+
+
+@pytest.fixture
+def store(nin_home) -> RunStore:
+    return RunStore(nin_home)
+
+
+def test_what_is_done_or_queued_is_not_queued_again(store):
+    ex = exs.exercise(5).sized(**SMALL)
+    chapter, bn = (v.name for v in ex.variants)
+    ended_run(store, ex, chapter, 0.1)
+    ended_run(store, ex, bn, None, status="failed")  # failed: to be run again
+    store.create_run(ex.configs()[bn], "same settings, no experiment")  # not this experiment's: does not count
+    assert exs.missing(ex, store.list_runs()) == [bn]
+    [queued] = exs.queue_exercise(store, ex)
+    run = store.get_run(queued)
+    assert run.experiment == ex.name == "exercise 5: batch norm at the seed's rate" and run.config == ex.configs()[bn]
+    assert exs.missing(ex, store.list_runs()) == [] and exs.queue_exercise(store, ex) == []  # a second visit
+    assert exs.variant_runs(ex, store.list_runs())[bn].id == queued
+    # the same experiment at its own size is another set of runs, and the sizes present are offered
+    assert exs.missing(exs.exercise(5), store.list_runs()) == [chapter, bn]
+    assert exs.sizes(exs.exercise(5), store.list_runs()) == [exs.exercise(5).size, SMALL]
+
+
+def test_stalled_runs_are_done_and_shown_as_such(store):
+    ex = exs.exercise(1).sized(**SMALL)
+    ended_run(store, ex, "lr 1", None, status="stalled", train_loss=2.302585)
+    ended_run(store, ex, "lr 0.1", 0.1, train_loss=2.3031)
+    ended_run(store, ex, "lr 1 + batch norm", 0.71)
+    ended_run(store, ex, "lr 0.1 + batch norm", 0.64)
+    frame = exs.result_frame(ex, store.list_runs()).set_index("variant")
+    assert frame.loc["lr 1", "status"] == "stalled at 2.303" and frame.loc["lr 0.1", "status"] == "at chance (2.303)"
+    assert frame.loc["lr 0.01", "status"] == "not run"
+    assert "lr 1" not in exs.missing(ex, store.list_runs())
+    said = exs.conclusion(ex, frame.reset_index())
+    assert said.startswith("So far (4 of 6 variants): Without batch norm: lr 0.1 stayed at chance, loss 2.303; "
+                           "lr 1 stalled at loss 2.303, every class map zero. With batch norm: lr 0.1 and 1 trained "
+                           "(test acc 0.640 and 0.710). Batch norm changed test accuracy by +0.540 on average over "
+                           "1 rate"), said
+    assert "The best test accuracy: lr 1 + batch norm, 0.710." in said
+    assert "The book's run of the seed (224 px, all 60,000 images, 10 epochs) reached test acc 0.790" in said
+
+
+def test_the_table_and_its_conclusion_come_from_the_runs(store):
+    ex = exs.exercise(2).sized(**SMALL)
+    accs = {"no 1×1 conv": 0.61, "one 1×1 conv": 0.688, "two 1×1 convs (the chapter)": 0.70,
+            "three 1×1 convs": 0.705}
+    for variant, acc in accs.items():
+        ended_run(store, ex, variant, acc)
+    frame = exs.result_frame(ex, store.list_runs())
+    assert list(frame["variant"]) == [v.name for v in ex.variants] + [b.label for b in exs.BOOK]
+    rows = frame.set_index("variant")
+    params = {v: shape_table(c.arch).total_params for v, c in ex.configs().items()}
+    assert rows.loc["one 1×1 conv", "parameters"] == params["one 1×1 conv"]
+    assert rows.loc["two 3×3 convs", "status"] == "not run" and pd.isna(rows.loc["two 3×3 convs", "test acc"])
+    book = rows[rows["status"] == exs.REFERENCE]
+    assert list(book["test acc"]) == [0.790, 0.867] and book["examples/s"].iloc[0] == 3087.6
+    assert list(book["pointwise_convs"]) == [2, 2]  # the book's runs are the chapter's settings
+
+    one = round(100 * (params["one 1×1 conv"] / params["two 1×1 convs (the chapter)"] - 1))
+    said = exs.conclusion(ex, frame)
+    assert (f"one 1×1 conv changed test accuracy by −0.012 and parameters by −{-one} %") in said, said
+    assert said.startswith("So far (4 of 5 variants): Against two 1×1 convs (the chapter) (test acc 0.700")
+    assert "The best test accuracy: three 1×1 convs, 0.705." in said
+
+    other = frame.copy()  # other numbers, another conclusion
+    other.loc[other["variant"] == "one 1×1 conv", "test acc"] = 0.75
+    other_said = exs.conclusion(ex, other)
+    assert other_said != said
+    assert "one 1×1 conv changed test accuracy by +0.050" in other_said
+    assert "The best test accuracy: one 1×1 conv, 0.750." in other_said
+
+
+def with_checkpoints(store: RunStore, ex) -> None:
+    """Every variant of ``ex`` ended, with a checkpoint of its (untrained) network."""
+    from nin_core.checkpoint import save_checkpoint
+    from nin_core.model import build_model
+
+    for variant, config in ex.configs().items():
+        run_id = ended_run(store, ex, variant, 0.5)
+        store.set_checkpoint(run_id, save_checkpoint(store.run_dir(run_id) / "checkpoint.pt",
+                                                     build_model(config.arch), config, epoch=1))
+
+
+def test_exercise_4_draws_the_class_maps_of_the_variants_that_pool_them(store):
+    ex = exs.exercise(4).sized(**SMALL)
+    with_checkpoints(store, ex)
+    pictures = exs.class_map_pictures(exs.variant_runs(ex, store.list_runs()))
+    assert [name for name, _ in pictures] == ["one step to 10 maps (the chapter)", "no ReLU after the last block"]
+    assert all(picture.width > 10 * picture.height / 3 for _, picture in pictures)  # ten maps side by side
+
+
+def test_no_conclusion_before_two_results(store):
+    ex = exs.exercise(4).sized(**SMALL)
+    assert exs.conclusion(ex, exs.result_frame(ex, store.list_runs())) == ""
+    ended_run(store, ex, ex.reference, 0.6)
+    assert exs.conclusion(ex, exs.result_frame(ex, store.list_runs())) == ""
+
+
+def test_the_resource_table_and_its_conclusion_follow_the_measurements():
+    estimated = exs.resource_frame()
+    assert list(estimated["configuration"]) == ["the seed at 224 px", "the cpu preset at 28 px"]
+    assert list(estimated["batch"]) == [128, CPU.train.batch_size] and estimated["training measured (MB)"].isna().all()
+    seed = estimated.iloc[0]
+    assert seed["parameters"] == shape_table(exs.SEED.arch).total_params
+    assert seed["training estimate (MB)"] > 4 * seed["prediction estimate (MB)"]
+    measured = {"the seed at 224 px": {"train": 2.0e9, "predict": 0.4e9},
+                "the cpu preset at 28 px": {"train": 0.1e9, "predict": 0.03e9}}
+    said = exs.resource_conclusion(exs.resource_frame(measured=measured))
+    train = seed["training estimate (MB)"]
+    assert f"2,000 MB as measured ({exs._percent(2000, train)} off the estimate)" in said
+    assert said != exs.resource_conclusion(exs.resource_frame(measured=measured | {"the seed at 224 px": {
+        "train": 1.5e9, "predict": 0.4e9}}))
+    small = shape_table(CPU.arch)
+    assert (f"{seed['parameters'] / small.total_params:.1f}× the parameters and "
+            f"{seed['multiply-adds'] / small.total_mult_adds:.0f}× the computation of the cpu preset at 28 px") in said
+
+
+@pytest.mark.slow
+def test_memory_is_measured_in_a_fresh_process():
+    train, predict = exs.measure_memory(TINY, 32, True), exs.measure_memory(TINY, 32, False)
+    assert train > predict > 0
+
+
+@pytest.mark.slow
+def test_an_experiment_runs_end_to_end_from_the_shell_and_a_second_time_trains_nothing(nin_home):
+    args = [sys.executable, "-m", "nin_core", "exercise", "5", "--train-size", "256", "--test-size", "128",
+            "--epochs", "1"]
+    out = subprocess.run([*args, "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert out.returncode == 0, out.stderr[-2000:]
+    ex = exs.exercise(5).sized(train_size=256, test_size=128, epochs=1)
+    store = RunStore(nin_home)
+    runs = store.list_runs()
+    assert len(runs) == 2 and {r.experiment for r in runs} == {ex.name}
+    assert all(r.status in exs.DONE for r in runs) and all(store.metrics(r.id) for r in runs)
+    frame = exs.result_frame(ex, runs)
+    said = exs.conclusion(ex, frame)
+    assert said.startswith("Against no batch norm (the chapter)") and said in out.stdout
+    for variant in ("no batch norm (the chapter)", "batch norm", exs.BOOK[0].label):
+        assert variant in out.stdout
+
+    again = subprocess.run([*args, "--format", "csv"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and len(store.list_runs()) == 2  # nothing trained again
+    table = pd.read_csv(io.StringIO(again.stdout))
+    assert list(table["variant"][:2]) == ["no batch norm (the chapter)", "batch norm"]
+    assert again.stderr.strip().endswith(said)
+
+    changed = frame.copy()  # the same runs with another test accuracy: another conclusion
+    ref = changed.loc[changed["variant"] == ex.reference, "test acc"].iloc[0]
+    changed.loc[changed["variant"] == "batch norm", "test acc"] = ref + 0.25
+    other = exs.conclusion(ex, changed)
+    assert other != said and "batch norm changed test accuracy by +0.250" in other
+
+
+@pytest.mark.parametrize("args, words", [
+    (["exercise", "7"], "there is no exercise 7: choose 1 to 5"),
+    (["exercise", "x"], "invalid int value"),
+    (["exercise", "3", "--epochs", "2"], "exercise 3 trains nothing: only --batch-size applies to it"),
+    (["exercise", "3", "--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+    (["exercise", "2", "--batch-size", "8"], "--batch-size is for exercise 3"),
+    (["exercise", "2", "--train-size", "0"], "train.train_size: must be between 1 and 60000, got 0"),
+    (["exercise", "2", "--epochs", "two"], "train.epochs: must be a whole number, got 'two'"),
+])
+def test_exercise_refuses_bad_input_in_one_line(args, words, nin_home, capsys):
+    from nin_core.cli import main
+
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1 and RunStore(nin_home).list_runs() == []
+
+
+# --- the page ---------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def page(nin_home, monkeypatch):
+    """The Exercises page, with no background worker started and a fixed device speed (no timing steps)."""
+    import pages.exercise_parts
+    from nin_core import jobs
+
+    started = []
+    monkeypatch.setattr(jobs, "ensure_worker", lambda store: started.append(store))
+    monkeypatch.setattr(pages.exercise_parts, "ensure_worker", lambda store: started.append(store))
+    monkeypatch.setattr(pages.exercise_parts, "throughput",
+                        lambda *a, **k: Throughput("CPU (test)", 1e10, 0.001, time.time()))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page("pages/exercises.py").run()
+    assert not at.exception, at.exception
+    at.started = started
+    return at
+
+
+def open_tab(at: AppTest, number: int) -> None:
+    at.session_state["exercise"] = next(t.label for t in at.tabs if t.label.startswith(f"{number} · "))
+    at.run()
+    assert not at.exception, at.exception
+
+
+def test_the_page_has_a_section_per_exercise_and_queues_what_is_missing(page, store):
+    assert [t.label for t in page.tabs] == [f"{n} · {ex.title}" for n, ex in exs.EXERCISES.items()]
+    assert any("The book asks:" in m.value for m in page.markdown)
+    [run] = [b for b in page.button if b.label == "Run the 6 missing variants"]
+    run.click().run()
+    assert not page.exception, page.exception
+    queued = store.list_runs()
+    assert len(queued) == 6 and {r.experiment for r in queued} == {exs.exercise(1).name} and page.started
+    assert [b.label for b in page.button if b.key == "exercise-run-1"] == ["All variants run"]
+    assert page.button(key="exercise-run-1").disabled
+
+
+def test_the_page_shows_the_runs_table_curves_and_conclusion(page, store):
+    ex = exs.exercise(2)
+    for variant, acc in zip([v.name for v in ex.variants], (0.61, 0.688, 0.70, 0.705, 0.72), strict=True):
+        ended_run(store, ex, variant, acc)
+    open_tab(page, 2)
+    frame = page.dataframe[0].value
+    assert list(frame["variant"][:5]) == [v.name for v in ex.variants] and "the book" in frame["variant"].iloc[5]
+    [said] = [s.value for s in page.success]
+    assert said == exs.conclusion(ex, exs.result_frame(ex, store.list_runs()))
+    assert len(page.get("plotly_chart")) == 1
+    assert page.button(key="exercise-run-2").disabled
+    assert [d.label for d in page.download_button] == ["Download the table (CSV)"]
+
+
+def test_exercise_4_shows_the_class_maps(page, store):
+    with_checkpoints(store, exs.exercise(4))
+    open_tab(page, 4)
+    captions = [c for image in page.image for c in image.captions]
+    assert [c.split(":")[0] for c in captions] == ["one step to 10 maps (the chapter)", "no ReLU after the last block"]
+
+
+def test_exercise_3_measures_once_and_keeps_it(page, store, monkeypatch):
+    calls = []
+    monkeypatch.setattr(exs, "measure_memory", lambda config, batch, training: calls.append(batch) or 10**8)
+    open_tab(page, 3)
+    page.button(key="exercise-measure").click().run()
+    assert not page.exception, page.exception
+    assert calls == [128, 128, CPU.train.batch_size, CPU.train.batch_size]
+    assert page.dataframe[0].value["training measured (MB)"].tolist() == ["100", "100"]
+    assert "100 MB as measured" in page.success[0].value
+    page.run()  # a second visit: what was measured is kept
+    assert page.button(key="exercise-measure").disabled and len(calls) == 4
+
+
+def test_the_runs_page_filters_by_experiment(nin_home, store):
+    ex = exs.exercise(5).sized(**SMALL)
+    ended_run(store, ex, ex.reference, 0.1)
+    store.create_run(TINY, "not an exercise")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page("pages/runs.py").run()
+    assert len(at.dataframe[0].value) == 2
+    at.selectbox(key="runs-experiment").set_value(ex.name).run()
+    assert not at.exception and list(at.dataframe[0].value["name"]) == [f"ex 5 · {ex.reference}"]
