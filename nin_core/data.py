@@ -318,4 +318,4 @@ def sample_test_images(n: int, seed: int, data_dir: str | os.PathLike | None = N
     data = load_fashion_mnist(data_dir)
     # take_subset indexes with a tensor, so these are copies: a caller cannot change the shared data set.
     images, labels = take_subset(data.test_images, data.test_labels, n, seed)
-    return [(image, int(label)) for image, label in zip(images, labels)]
+    return [(image, int(label)) for image, label in zip(images, labels, strict=False)]

@@ -59,6 +59,10 @@ def from_environment(device_setting: str = "auto") -> Distributed | None:
         return None
     info = Distributed(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
     if not dist.is_initialized():
+        # Imported before the group exists: imported after it (DDP's first use pulls it in through torch._dynamo),
+        # its functions bind the live default group as a default argument, which keeps the group and gloo's threads
+        # alive past shutdown() into the interpreter's exit, where now and then a rank died of SIGABRT.
+        import torch.distributed.nn  # noqa: F401
         gpu = device_setting != "cpu" and torch.cuda.is_available()
         if gpu:
             torch.cuda.set_device(info.local_rank)

@@ -555,7 +555,8 @@ def resource_conclusion(frame: pd.DataFrame) -> str:
                  f"the estimate")
         if pd.notna(row["training measured (MB)"]):
             measured = row["training measured (MB)"]
-            text += f", {measured:,.0f} MB as measured ({_percent(measured, train)} off the estimate)"
+            off = 100 * (measured / train - 1)
+            text += f", {measured:,.0f} MB as measured ({abs(off):.0f} % {'over' if off > 0 else 'under'} it)"
         text += (f"; predicting the same batch {predict:,.0f} MB"
                  + (f" (measured {row['prediction measured (MB)']:,.0f} MB)"
                     if pd.notna(row["prediction measured (MB)"]) else "")

@@ -40,6 +40,7 @@ SAVES_INPUT = (nn.Conv2d, nn.Linear, nn.BatchNorm2d, nn.MaxPool2d)
 # Besides the step a run holds Python, torch and the data set (~50 MB), or a GPU's CUDA context: 0.65-0.75 GB
 # of RSS on the CPU before its first step (docs/benchmarks.md), rounded up.
 PROCESS_BYTES = 1_000_000_000
+MARGIN = 1.25  # measured steps took up to 1.22× the estimate (docs/benchmarks.md): a batch said to fit must fit
 
 
 @dataclass(frozen=True)
@@ -247,15 +248,17 @@ def memory_issue(config: RunConfig, device: torch.device) -> ConfigIssue | None:
     per_process = math.ceil(t.batch_size / t.processes)  # each process of a distributed run takes its share
     found = memory_estimate(config, per_process)
     evaluation = found.inference_bytes(math.ceil(eval_batch_size(config) / t.processes))
-    need = max(found.train_bytes, evaluation) + PROCESS_BYTES
+    step = max(found.train_bytes, evaluation)
+    need = MARGIN * step + PROCESS_BYTES
     if need <= available:
         return None
     if found.train_bytes >= evaluation:
         what = f"a training step of {per_process} images at {resize} px"
-        fits = found.largest_batch(available - PROCESS_BYTES) * t.processes
+        fits = found.largest_batch(int((available - PROCESS_BYTES) / MARGIN)) * t.processes
         advice = (f"lower the batch size to {fits} or less, or the resize" if fits >= t.processes
                   else "lower the resize: not even one image fits")
     else:
         what, advice = f"evaluating {eval_batch_size(config)} images at a time at {resize} px", "lower the resize"
-    return ConfigIssue("train.batch_size", f"{what} needs about {format_bytes(need)}, more than the "
+    return ConfigIssue("train.batch_size", f"{what} needs about {format_bytes(step)} ({format_bytes(need)} with "
+                                           f"the process itself and a margin), more than the "
                                            f"{format_bytes(available)} of {where}: {advice}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -69,10 +70,8 @@ def kill_pid(pid: int | None) -> None:
     except ProcessLookupError:
         return
     for _ in range(50):
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
         if not Path(f"/proc/{pid}").exists() or "Z" in _state(pid):
             return
         time.sleep(0.1)

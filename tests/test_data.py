@@ -14,8 +14,17 @@ from PIL import Image
 
 from nin_core import data
 from nin_core.data import (
-    CLASS_NAMES, Batches, DataNotFoundError, find_dataset, load_fashion_mnist, load_split, read_idx,
-    resize_batch, sample_test_images, take_subset, write_idx,
+    CLASS_NAMES,
+    Batches,
+    DataNotFoundError,
+    find_dataset,
+    load_fashion_mnist,
+    load_split,
+    read_idx,
+    resize_batch,
+    sample_test_images,
+    take_subset,
+    write_idx,
 )
 
 REAL_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -64,7 +73,8 @@ def test_loads_synthetic_set(tmp_path, gz):
 def test_write_then_read_keeps_shape_and_values(tmp_path):
     t = torch.randint(0, 256, (3, 5, 7), dtype=torch.uint8)
     write_idx(tmp_path / "x.gz", t)
-    assert gzip.open(tmp_path / "x.gz").read(4) == b"\x00\x00\x08\x03"
+    with gzip.open(tmp_path / "x.gz") as f:
+        assert f.read(4) == b"\x00\x00\x08\x03"
     assert torch.equal(read_idx(tmp_path / "x.gz"), t)
 
 
@@ -194,7 +204,7 @@ def test_batches_shapes_and_last_partial_batch():
     assert [len(y) for _, y in got] == [16, 16, 16, 2]
     for x, y in got:
         assert x.dtype == torch.float32 and x.shape == (len(y), 1, 28, 28) and y.dtype == torch.int64
-        assert 0 <= x.min() and x.max() <= 1
+        assert x.min() >= 0 and x.max() <= 1
         assert torch.equal(x[:, 0, 0, 0], y.float() / 255)
     assert torch.equal(torch.cat([y for _, y in got]), labels)  # unshuffled: in order
 
@@ -225,7 +235,7 @@ def test_batches_on_gpu_match_cpu():
     labels = torch.arange(40)
     runs = [Batches(images, labels, 16, resize=96, device=device, shuffle=True,
                     generator=torch.Generator().manual_seed(0)) for device in ("cpu", "cuda")]
-    for (x_cpu, y_cpu), (x_gpu, y_gpu) in zip(*runs):
+    for (x_cpu, y_cpu), (x_gpu, y_gpu) in zip(*runs, strict=False):
         assert x_gpu.is_cuda and y_gpu.is_cuda
         assert torch.equal(y_gpu.cpu(), y_cpu)  # the seed gives the same batches on every device
         assert torch.allclose(x_gpu.cpu(), x_cpu, atol=1e-5)

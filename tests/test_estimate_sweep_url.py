@@ -138,12 +138,12 @@ def test_every_preset_round_trips_through_a_link(name):
 
 
 def test_a_modified_config_round_trips_with_only_its_changes():
-    config = CPU.with_overrides(lr=0.05, resize=32, train_size=None, test_size=500, optimizer="sgd",
+    config = CPU.with_overrides(lr=0.05, resize=32, train_size=None, test_size=500, optimizer="adamw",
                                 weight_decay=1e-5, data_dir="/data/fm",
                                 blocks=(BlockConfig(48, 5, 1, 2), BlockConfig(96, 3), BlockConfig(10, 3, 1, 1)))
     params = encode(config, "cpu")
     assert params == {"preset": "cpu", "blocks": "48-5-1-2,96-3-1-0,10-3-1-1", "resize": "32", "lr": "0.05",
-                      "optimizer": "sgd", "weight_decay": "1e-05", "test_size": "500", "data_dir": "/data/fm"}
+                      "optimizer": "adamw", "weight_decay": "1e-05", "test_size": "500", "data_dir": "/data/fm"}
     back = decode(params)
     assert back.config == config and not back.unreadable
     # The same settings read from the tiny preset need more parameters, and still come back.

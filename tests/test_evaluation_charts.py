@@ -14,8 +14,7 @@ from nin_core import charts
 from nin_core.checkpoint import save_checkpoint
 from nin_core.config import SEED, TINY
 from nin_core.data import CLASS_NAMES, load_fashion_mnist
-from nin_core.evaluation import (Evaluation, evaluate, evaluate_checkpoint, gallery_images, model_choices,
-                                 subset_indices)
+from nin_core.evaluation import Evaluation, evaluate, evaluate_checkpoint, gallery_images, model_choices, subset_indices
 from nin_core.model import build_model
 from nin_core.shapes import shape_table
 from nin_core.store import MetricPoint, RunStore
@@ -70,7 +69,7 @@ def test_mistakes_are_really_wrong(evaluation, checkpoint):
     from nin_core.predict import Predictor
     predictor = Predictor.from_checkpoint(checkpoint)
     images = gallery_images([m.index for m in evaluation.mistakes[:5]])
-    for m, img in zip(evaluation.mistakes[:5], images):
+    for m, img in zip(evaluation.mistakes[:5], images, strict=False):
         assert img.shape == (28, 28) and img.dtype == np.uint8
         p = predictor.predict(Image.fromarray(img), invert=False)
         assert p.predicted == m.predicted

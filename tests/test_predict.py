@@ -7,14 +7,13 @@ import time
 import numpy as np
 import pytest
 import torch
+from helpers import encode, item, noise, png_claiming
 from PIL import Image, ImageDraw
 
 from nin_core.checkpoint import CheckpointError, save_checkpoint
 from nin_core.config import TINY, ArchConfig, BlockConfig, RunConfig
 from nin_core.model import build_model
 from nin_core.predict import ImageError, Prediction, Predictor, load_image, overlay, prepare
-
-from helpers import encode, item, noise, png_claiming
 
 SIZE = TINY.arch.resize
 
@@ -43,7 +42,7 @@ def check_ok(p: Prediction, top_k: int = 3) -> None:
     assert p.predicted == int(np.argmax(p.probabilities))
     assert p.model_view.mode == "L" and p.model_view.size == (SIZE, SIZE)
     assert p.class_map.shape == (SIZE, SIZE) and p.class_map.dtype == np.float32
-    assert 0.0 <= p.class_map.min() and p.class_map.max() <= 1.0
+    assert p.class_map.min() >= 0.0 and p.class_map.max() <= 1.0
 
 
 def test_png_prediction(predictor):
@@ -70,7 +69,7 @@ def test_forced_invert():
     tensor, view, inverted = prepare(item(fg=230, bg=0), SIZE, invert=True)
     assert inverted and view.getpixel((0, 0)) > 220
     assert tensor.shape == (1, 1, SIZE, SIZE) and tensor.dtype == torch.float32
-    assert 0.0 <= tensor.min() and tensor.max() <= 1.0
+    assert tensor.min() >= 0.0 and tensor.max() <= 1.0
     assert torch.allclose(tensor[0, 0], torch.from_numpy(np.array(view, dtype=np.float32)) / 255)
     _, _, inverted = prepare(item(fg=20, bg=240), SIZE, invert=False)
     assert not inverted

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT, kill_pid
+from helpers import finished_run, predict_page
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, kill_pid
-from helpers import finished_run, predict_page
 from nin_core import estimate, evaluation
 from nin_core.checkpoint import load_model, save_checkpoint
 from nin_core.config import TINY

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
+from helpers import encode, finished_run, item, noise, png_claiming, predict_page
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
-from helpers import encode, finished_run, item, noise, png_claiming, predict_page
 from nin_core import evaluation
 from nin_core.checkpoint import save_checkpoint
 from nin_core.config import TINY
@@ -207,7 +207,7 @@ def test_cli_predicts_the_whole_corpus_in_one_batch_in_bounded_memory(corpus, cl
     assert cli_batch["status"] == 2  # some files were bad input; the others still got their predictions
     results = json.loads(cli_batch["stdout"])
     assert [r["image"] for r in results] == cli_batch["paths"]
-    for (name, _, expected, words), result in zip(corpus, results):
+    for (name, _, expected, words), result in zip(corpus, results, strict=False):
         if expected == OK:
             assert result.get("error") is None, (name, result)
             probs = [t["probability"] for t in result["top_k"]]

@@ -1,1 +1,2 @@
-"""End-to-end tests: the real app in headless Chromium (a package, so its conftest does not shadow tests/conftest.py)."""
+"""End-to-end tests: the real app in headless Chromium (a package, so its conftest does not shadow
+tests/conftest.py)."""
