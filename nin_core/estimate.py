@@ -62,8 +62,11 @@ SHORT_STEP_S = 0.2
 # What a step's and an evaluation batch's time depend on, beyond the network: the rest (lr, epochs, sizes) does not.
 TIMED_SETTINGS = ("batch_size", "optimizer", "momentum", "nesterov", "weight_decay", "augment", "tta", "precision")
 STARTUP_S = 5.0  # a worker process starting, importing torch and loading Fashion-MNIST, where not measured
-# What a run's process does before it trains, timed in a fresh process (the data set only where it is here already).
-STARTUP_CODE = ("import contextlib, nin_core.jobs, nin_core.data as data\n"
+# What a run's process does before it trains, timed in a fresh process: importing torch, the checks before a launch
+# (the memory check's first pass on the meta device loads torch's reference kernels: seconds on a busy machine),
+# reading the data set (where it is here already).
+STARTUP_CODE = ("import contextlib, nin_core.config as config, nin_core.data as data, nin_core.jobs as jobs\n"
+                "jobs.launch_issues(config.TINY)\n"
                 "with contextlib.suppress(data.DataNotFoundError): data.load_fashion_mnist(download=False)")
 CACHE_FILE = "estimates.json"
 CACHE_MAX_AGE_S = 24 * 3600  # then measure again: the machine, or what else runs on it, may have changed
@@ -181,8 +184,8 @@ def _fastest(device: torch.device, timed: Callable[[], T]) -> T:
 
 
 def measure_startup() -> float:
-    """Seconds a fresh process takes to import what a run needs (torch above all) and read Fashion-MNIST: what a
-    run pays before it trains, several times more on a busy machine than on an idle one."""
+    """Seconds a fresh process takes to import what a run needs (torch above all), check a configuration and read
+    Fashion-MNIST: what a run pays before it trains, several times more on a busy machine than on an idle one."""
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", STARTUP_CODE], capture_output=True,
                           cwd=Path(__file__).resolve().parent.parent)

@@ -85,12 +85,21 @@ def shown_run_id(page) -> int:
 
 
 def whole_run_percent(page) -> int | None:
-    """The "Whole run" progress bar's value (None while it is not shown)."""
-    bar = page.get_by_test_id("stProgress").filter(has_text="Whole run").locator('[role="progressbar"]')
-    if not bar.count():
-        return None
-    value = bar.first.get_attribute("aria-valuenow", timeout=5_000)
+    """The "Whole run" progress bar's value, read in one step: None while it is not shown (a rerun redrawing it),
+    rather than a wait on a bar that went away between finding it and reading it."""
+    value = page.evaluate("""() => {
+        const bar = [...document.querySelectorAll('[data-testid="stProgress"]')]
+            .find(b => b.textContent.includes('Whole run'));
+        const fill = bar && bar.querySelector('[role="progressbar"]');
+        return fill ? fill.getAttribute('aria-valuenow') : null;
+    }""")
     return int(float(value)) if value is not None else None
+
+
+def header_text(page) -> str:
+    """The live run's header line as it is now ("" while a rerun redraws it), without waiting for it."""
+    return page.evaluate("""() => [...document.querySelectorAll('[data-testid="stMarkdownContainer"]')]
+        .map(e => e.innerText).find(t => /· run \\d+ ·/.test(t)) || ''""")
 
 
 def curves(page):
@@ -103,21 +112,61 @@ def trace_points(chart) -> dict[str, int]:
         "gd => (gd.data || []).map(t => [t.name, (t.x || []).length])"))
 
 
-def start_run(page) -> int:
+STALL_S = 120  # a run whose record in the store has not changed for this long is stuck, however busy the machine
+
+
+class RunWatch:
+    """One run followed in the app's run store, the source of what the page shows. ``run()`` fails only when the
+    run stops moving (its status and progress record unchanged for STALL_S): a busy machine makes a run slow,
+    which is no failure; a stuck run is."""
+
+    def __init__(self, server, run_id: int):
+        from nin_core.store import RunStore
+
+        self.store, self.run_id = RunStore(server.home), run_id
+        self.state, self.moved_at = None, time.monotonic()
+
+    def run(self):
+        run = self.store.get_run(self.run_id)
+        if (run.status, run.progress) != self.state:
+            self.state, self.moved_at = (run.status, run.progress), time.monotonic()
+        assert time.monotonic() - self.moved_at < STALL_S, \
+            f"run {self.run_id} has not moved for {STALL_S} s: {run.status}, {run.progress}"
+        return run
+
+
+def start_run(page, server) -> RunWatch:
+    """Press Train: the run it queued (the store's newer one), once the worker trains it and the page shows it."""
+    from nin_core.store import RunStore
+
+    store = RunStore(server.home)
+    newest = max((r.id for r in store.list_runs()), default=0)
     page.get_by_role("button", name="Train", exact=True).click()
-    expect(panel_header(page)).to_contain_text("running", timeout=LONG)
+    deadline = time.monotonic() + LONG / 1000
+    while not (new := [r.id for r in store.list_runs() if r.id > newest]):
+        assert time.monotonic() < deadline, f"pressing Train queued no run within {LONG / 1000:.0f} s"
+        page.wait_for_timeout(300)
+    watch = RunWatch(server, min(new))
+    while watch.run().status == "queued":  # the worker starts, however long that takes on a busy machine
+        page.wait_for_timeout(300)
+    expect(panel_header(page)).to_contain_text(re.compile(rf"· run {watch.run_id} ·.*running"), timeout=LONG)
     expect(panel_header(page)).to_be_in_viewport()  # brought into view: it starts far below the button
-    return shown_run_id(page)
+    return watch
 
 
-def wait_until_percent_above(page, floor: int, timeout_s: float = 120) -> int:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = whole_run_percent(page)
-        if value is not None and value > floor:
-            return value
+def wait_until_percent_above(page, watch: RunWatch, floor: int) -> int:
+    """Until the page's Whole run bar shows more than ``floor`` %: for as long as the run moves in the store, however
+    slowly; once the store has it past ``floor``, the page must follow within LONG."""
+    behind_since = None
+    while (value := whole_run_percent(page)) is None or value <= floor:
+        run = watch.run()
+        assert run.active, f"run {watch.run_id} ended ({run.status}) while the page showed {value}%"
+        if run.progress.get("fraction", 0) * 100 >= floor + 1:
+            behind_since = behind_since or time.monotonic()
+            assert time.monotonic() - behind_since < LONG / 1000, \
+                f"the page showed {value}% for {LONG / 1000:.0f} s after the store had run {watch.run_id} past {floor}%"
         page.wait_for_timeout(500)
-    raise AssertionError(f"the Whole run bar stayed at or below {floor}% for {timeout_s:.0f} s")
+    return value
 
 
 def end_run(server, run_id: int, timeout_s: float = 60) -> None:
@@ -138,24 +187,27 @@ def test_train_a_tiny_run_and_watch_it_live(page, server):
     # and enough steps for the model to learn something
     choose_tiny(page, server, train_size=12000, test_size=500, epochs=3, batch_size=16)
     assert_no_errors(page)
-    run_id = start_run(page)
-    percents, live_points, shot = set(), {}, 0
+    watch = start_run(page, server)
+    run_id = watch.run_id
+    try:
+        percents, live_points, shot = set(), {}, 0
+        while watch.run().active:  # the page is looked at for as long as the run trains, however slowly
+            assert_no_errors(page)
+            value = whole_run_percent(page)
+            if value is not None:
+                percents.add(value)
+            if "running" in header_text(page) and page.get_by_test_id("stPlotlyChart").count():
+                live_points = trace_points(curves(page))
+                # the live curves mid-run: a first shot, and a better one once the first test accuracy is in
+                if (not shot and live_points.get("train loss", 0) >= 3) or (shot == 1 and live_points.get("test acc")):
+                    screenshot(page, "train")
+                    shot += 1
+            page.wait_for_timeout(400)
+    finally:
+        end_run(server, run_id)
+    assert watch.run().status == "finished", watch.run().message
     success = page.get_by_test_id("stAlertContentSuccess").filter(has_text="loss")
-    deadline = time.monotonic() + 240
-    while not success.count():
-        assert time.monotonic() < deadline, f"run {run_id} did not finish within 240 s; saw {sorted(percents)}%"
-        assert_no_errors(page)
-        value = whole_run_percent(page)
-        if value is not None:
-            percents.add(value)
-        header = panel_header(page).inner_text()
-        if "running" in header and page.get_by_test_id("stPlotlyChart").count():
-            live_points = trace_points(curves(page))
-            # the live curves mid-run: a first shot, and a better one once the first test accuracy is in
-            if (not shot and live_points.get("train loss", 0) >= 3) or (shot == 1 and live_points.get("test acc")):
-                screenshot(page, "train")
-                shot += 1
-        page.wait_for_timeout(400)
+    expect(success).to_be_visible(timeout=LONG)  # the page shows the end at its next poll and rerun
     assert len({p for p in percents if p < 100}) >= 2, f"the progress bars did not advance: {sorted(percents)}"
     assert live_points.get("train loss", 0) > 0, "no curve points while the run was training"
     assert shot, "the run finished before its curves had three points to show"
@@ -168,7 +220,7 @@ def test_train_a_tiny_run_and_watch_it_live(page, server):
     expect(page.get_by_role("button", name=f"Stop run {run_id}", exact=True)).to_have_count(0)
     chart = curves(page)
     # plotly may update its figure a moment after the alert appears
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + LONG / 1000
     while trace_points(chart).get("test acc") != 3 and time.monotonic() < deadline:
         page.wait_for_timeout(300)
     points = trace_points(chart)
@@ -180,9 +232,10 @@ def test_train_a_tiny_run_and_watch_it_live(page, server):
 
 def test_a_run_is_still_followed_after_visiting_another_page(page, server):
     choose_tiny(page, server, train_size=1000, test_size=500, epochs=100)  # runs until stopped, however fast
-    run_id = start_run(page)
+    watch = start_run(page, server)
+    run_id = watch.run_id
     try:
-        before = wait_until_percent_above(page, 0)
+        before = wait_until_percent_above(page, watch, 0)
         go_to(page, "Shapes")
         expect(page.get_by_test_id("stDataFrame")).to_be_visible()
         assert_no_errors(page)
@@ -190,7 +243,7 @@ def test_a_run_is_still_followed_after_visiting_another_page(page, server):
         go_to(page, "Playground & training")
         expect(panel_header(page)).to_contain_text(f"· run {run_id} ·")
         expect(panel_header(page)).to_contain_text("running")
-        wait_until_percent_above(page, before)  # and it is followed live, not a frozen picture
+        wait_until_percent_above(page, watch, before)  # and it is followed live, not a frozen picture
         expect(page.get_by_role("button", name=f"Stop run {run_id}", exact=True)).to_be_visible()
         assert_no_errors(page)
     finally:
@@ -201,9 +254,10 @@ def test_stop_a_run(page, server):
     from nin_core.store import RunStore
 
     choose_tiny(page, server, train_size=1000, test_size=500, epochs=100)  # runs until stopped, however fast
-    run_id = start_run(page)
+    watch = start_run(page, server)
+    run_id = watch.run_id
     try:
-        wait_until_percent_above(page, 0)
+        wait_until_percent_above(page, watch, 0)
         page.get_by_role("button", name=f"Stop run {run_id}", exact=True).click()
         expect(panel_header(page)).to_contain_text("stopped", timeout=LONG)
         expect(page.get_by_test_id("stAlertContentWarning").filter(has_text="Stopped")).to_be_visible()
@@ -222,32 +276,84 @@ def test_stop_a_run(page, server):
 
 # --- Predict and Runs -----------------------------------------------------------------------------------
 
-def ensure_runs(server, n: int) -> list:
-    """At least one finished run, and ``n`` runs with curves in all, in the app's store: the ones the tests
-    above trained through the browser, else trained here with the command line (so each test stands alone)."""
+# Runs of their own, trained with the command line under names no other test uses: what other tests left in the
+# app's store (runs still training, runs without curves, runs of other names) changes nothing here.
+CLI_TINY = ["-m", "nin_core", "train", "--preset", "tiny", "--train-size", "1000", "--test-size", "500",
+            "--batch-size", "16", "--quiet"]
+
+
+def run_named(server, name: str):
+    from nin_core.store import RunStore
+
+    [run] = [r for r in RunStore(server.home).list_runs() if r.name == name]
+    return run
+
+
+@pytest.fixture(scope="module")
+def finished_run(server):
+    """A finished run with curves and a checkpoint, for the tests below that need one."""
+    subprocess.run([sys.executable, *CLI_TINY, "--name", "finished by the tests"], cwd=ROOT,
+                   env={**os.environ, "NIN_HOME": str(server.home)}, check=True, timeout=600, capture_output=True)
+    run = run_named(server, "finished by the tests")
+    assert run.status == "finished", (run.status, run.message)
+    return run
+
+
+def stopped_run(server, processes, name: str):
+    """A run trained with the command line until it has curve points, then asked to stop, as the Stop button
+    does: it ends stopped, mid-run."""
     from nin_core.store import RunStore
 
     store = RunStore(server.home)
+    proc = processes.start([sys.executable, *CLI_TINY, "--epochs", "100", "--name", name],
+                           env={**os.environ, "NIN_HOME": str(server.home)}, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    while not any(r.name == name for r in store.list_runs()):
+        assert proc.poll() is None, f"the command line ended ({proc.returncode}) before it recorded {name!r}"
+        time.sleep(0.3)
+    watch = RunWatch(server, run_named(server, name).id)
+    while not store.metrics(watch.run_id):
+        assert watch.run().active, (watch.run().status, watch.run().message)
+        time.sleep(0.3)
+    store.request_stop(watch.run_id)
+    proc.wait(timeout=LONG / 1000)
+    run = watch.run()
+    assert run.status == "stopped", (run.status, run.message)
+    return run
 
-    def have():
-        runs = [r for r in store.list_runs() if not r.active and store.metrics(r.id)]
-        return runs, [r for r in runs if r.status == "finished"]
 
-    runs, finished = have()
-    while not finished or len(runs) < n:
-        subprocess.run([sys.executable, "-m", "nin_core", "train", "--preset", "tiny", "--train-size", "1000",
-                        "--test-size", "500", "--batch-size", "16", "--quiet", "--name", f"tiny cli {len(runs) + 1}"],
-                       cwd=ROOT, env={**os.environ, "NIN_HOME": str(server.home)}, check=True,
-                       timeout=600, capture_output=True)
-        runs, finished = have()
-    return finished
+def choose_exactly(page, picker, labels: list[str]) -> None:
+    """Make the multiselect ``picker`` hold ``labels`` and nothing else, as a person does (clear it, then pick each
+    from its list), waiting each time for the state that step needs: a rerun of the page (it reruns as runs
+    change) can close the list before the option is clicked, so the list is opened again until the pick shows."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    chosen = picker.locator("[data-tag]")  # each choice shown, titled with its label
+    expect(picker).to_be_visible()
+    if chosen.count():
+        picker.get_by_role("button", name="Clear all").click()
+    expect(chosen).to_have_count(0)
+    wait_idle(page)
+    for label in labels:
+        deadline = time.monotonic() + LONG / 1000
+        while not chosen.filter(has=page.get_by_title(label, exact=True)).count():
+            assert time.monotonic() < deadline, f"{label!r} was not offered within {LONG / 1000:.0f} s"
+            picker.locator("input").first.click()
+            option = page.get_by_role("option", name=label, exact=True)
+            try:
+                option.click(timeout=5_000)
+            except PlaywrightTimeoutError:  # the list closed under a rerun, or had not opened yet
+                page.keyboard.press("Escape")
+            wait_idle(page)
+        page.keyboard.press("Escape")
+        wait_idle(page)
+    expect(chosen).to_have_count(len(labels))
 
 
-def test_predict_real_test_images_and_survive_a_broken_file(page, server, tmp_path):
+def test_predict_real_test_images_and_survive_a_broken_file(page, server, tmp_path, finished_run):
     from nin_core.charts import png_bytes
     from nin_core.data import CLASS_NAMES, sample_test_images
 
-    finished = ensure_runs(server, 1)
     files = []
     for image, label in sample_test_images(40, seed=11):  # three real test images of three classes
         name = CLASS_NAMES[label].replace("/", "-").replace(" ", "-").lower()
@@ -260,8 +366,8 @@ def test_predict_real_test_images_and_survive_a_broken_file(page, server, tmp_pa
     open_app(page, server, "Predict")
     model = page.get_by_role("combobox", name="Model", exact=True)
     model.click()  # a finished run (the newest model may be a stopped one)
-    page.get_by_role("option", name=re.compile(rf"^#{finished[0].id} .*\(finished")).click()
-    expect(model).to_have_value(re.compile(rf"^#{finished[0].id} .*\(finished, test acc \d+\.\d%\)$"))
+    page.get_by_role("option", name=re.compile(rf"^#{finished_run.id} .*\(finished")).click()
+    expect(model).to_have_value(re.compile(rf"^#{finished_run.id} .*\(finished, test acc \d+\.\d%\)$"))
     wait_idle(page)
     uploader = page.get_by_test_id("stFileUploaderDropzoneInput")
     results = page.get_by_test_id("stMarkdownContainer").filter(has_text=re.compile(r"\.png → "))
@@ -316,13 +422,8 @@ def test_explore_a_random_test_image_with_the_demo_model(page, server):
     screenshot(page, "explore")
 
 
-def test_runs_lists_the_finished_run_and_overlays_two(page, server):
-    finished = ensure_runs(server, 2)
-    from nin_core.store import RunStore
-
-    runs = [r for r in RunStore(server.home).list_runs() if not r.active]
-    first = finished[0]
-    other = next(r for r in runs if r.id != first.id and RunStore(server.home).metrics(r.id))
+def test_runs_lists_the_finished_run_and_overlays_two(page, server, finished_run, processes):
+    first, other = finished_run, stopped_run(server, processes, "stopped by the runs test")
     labels = [f"#{first.id} {first.name}", f"#{other.id} {other.name}"]
 
     open_app(page, server, "Runs")
@@ -333,19 +434,10 @@ def test_runs_lists_the_finished_run_and_overlays_two(page, server):
     expect(row).to_have_count(1)
     expect(row.locator("td").filter(has_text=re.compile(r"^finished$"))).to_have_count(1)
 
-    picker = page.get_by_test_id("stMultiSelect").filter(has_text="Runs to compare")
-    clear = picker.get_by_role("button", name="Clear all")
-    if clear.count():
-        clear.click()
-    wait_idle(page)
-    for label in labels:
-        picker.locator("input").first.click()
-        page.get_by_role("option", name=label, exact=True).click()
-        page.keyboard.press("Escape")
-        wait_idle(page)
+    choose_exactly(page, page.get_by_test_id("stMultiSelect").filter(has_text="Runs to compare"), labels)
     chart = page.get_by_test_id("stPlotlyChart").first
     expected = {f"{label}: {curve}" for label in labels for curve in ("train loss", "train acc", "test acc")}
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + LONG / 1000
     while set(trace_points(chart)) != expected and time.monotonic() < deadline:
         page.wait_for_timeout(300)
     points = trace_points(chart)
