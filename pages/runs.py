@@ -5,8 +5,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from nin_core.charts import (confusion_figure, curves_figure, enlarge, hyperparameter_figure, per_class_figure,
-                             runs_styler)
+from nin_core.charts import (
+    confusion_figure,
+    curves_figure,
+    enlarge,
+    hyperparameter_figure,
+    per_class_figure,
+    runs_styler,
+)
 from nin_core.checkpoint import CheckpointError
 from nin_core.data import DataNotFoundError
 from nin_core.evaluation import DEFAULT_EVAL_SIZE, Evaluation, checkpoint_stamp, evaluate_checkpoint, gallery_images

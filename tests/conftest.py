@@ -13,6 +13,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+
+
+def widget(at, kind: str, label: str):
+    """The AppTest widget of a kind (``number_input``, ``button``, …) with this label; fails naming those there."""
+    found = [w for w in getattr(at, kind) if w.label == label]
+    assert found, f"no {kind} labelled {label!r}: {[w.label for w in getattr(at, kind)]}"
+    return found[0]
 
 
 @pytest.fixture

@@ -8,13 +8,12 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from conftest import APP
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from nin_core.config import TINY, RunConfig
 from nin_core.store import RunStore
-
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 def encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:

@@ -11,7 +11,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import APP, ROOT
 from streamlit.testing.v1 import AppTest
 
 from nin_core import exercises as exs
@@ -21,7 +21,6 @@ from nin_core.metrics import MetricPoint
 from nin_core.shapes import shape_table
 from nin_core.store import RunStore
 
-APP = str(ROOT / "app.py")
 SMALL = {"train_size": 200, "test_size": 100, "epochs": 1}
 
 

@@ -7,7 +7,8 @@ import re
 
 import pytest
 import torch
-from helpers import APP, encode, finished_run, item, predict_page
+from conftest import APP
+from helpers import encode, finished_run, item, predict_page
 from streamlit.testing.v1 import AppTest
 
 from nin_core import evaluation

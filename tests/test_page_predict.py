@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import APP
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
@@ -16,8 +17,6 @@ from nin_core.checkpoint import save_checkpoint
 from nin_core.config import TINY
 from nin_core.model import build_model
 from nin_core.store import RunStore
-
-APP = str(Path(__file__).parent.parent / "app.py")
 
 
 @pytest.fixture(autouse=True)

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
 import torch
+from conftest import APP
 from streamlit.testing.v1 import AppTest
 
 from nin_core.checkpoint import save_checkpoint
 from nin_core.config import TINY
 from nin_core.model import build_model
 from nin_core.store import MetricPoint, RunStore
-
-APP = str(Path(__file__).parent.parent / "app.py")
 
 
 def finished_run(store: RunStore, name: str, acc: float, checkpoint: bool = False) -> int:

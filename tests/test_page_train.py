@@ -9,12 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import APP, widget
 from streamlit.testing.v1 import AppTest
 
 from nin_core.store import RunStore
 from pages.live_run import SWITCH_GUARD_S
-
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 @pytest.fixture
@@ -30,10 +29,6 @@ def app() -> AppTest:
     return at
 
 
-def widget(at: AppTest, kind: str, label: str):
-    found = [w for w in getattr(at, kind) if w.label == label]
-    assert found, f"no {kind} labelled {label!r}: {[w.label for w in getattr(at, kind)]}"
-    return found[0]
 
 
 def texts(at: AppTest) -> str:

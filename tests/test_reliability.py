@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, kill_pid
+from conftest import APP, ROOT, kill_pid
 from helpers import finished_run, predict_page
 from PIL import Image
 from streamlit.testing.v1 import AppTest
@@ -38,7 +38,6 @@ from nin_core.model import build_model
 from nin_core.store import RunStore
 from nin_core.train import DIVERGED_HINT
 
-APP = str(ROOT / "app.py")
 SMALL = ("--preset", "tiny", "--train-size", "256", "--test-size", "64", "--device", "cpu", "--quiet")
 
 

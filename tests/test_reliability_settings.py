@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import APP, widget
 from streamlit.testing.v1 import AppTest
 
 from nin_core import estimate, memory
 from nin_core.config import TINY
 from nin_core.store import RunStore
 
-APP = str(ROOT / "app.py")
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
 
 
@@ -167,10 +166,6 @@ def open_training_page(link: dict | None = None) -> AppTest:
     return at
 
 
-def widget(at: AppTest, kind: str, label: str):
-    found = [w for w in getattr(at, kind) if w.label == label]
-    assert found, f"no {kind} labelled {label!r}"
-    return found[0]
 
 
 def page_problems(at: AppTest) -> list[str]:

@@ -27,7 +27,6 @@ from nin_core.checkpoint import save_checkpoint
 from nin_core.config import TINY
 from nin_core.model import build_model
 
-APP = str(ROOT / "app.py")
 MB = 1 << 20
 MEMORY_BOUND = 300 * MB  # RSS growth allowed for predicting the whole corpus, bomb and 40 MP files included
 

@@ -14,8 +14,22 @@ import time
 
 import pytest
 
-from .conftest import (LONG, PAGE_TITLES, ROOT, VIEWPORT, assert_no_errors, expect, go_to, nav_titles, number_input,
-                      open_app, running_app, screenshot, set_number, wait_idle)
+from .conftest import (
+    LONG,
+    PAGE_TITLES,
+    ROOT,
+    VIEWPORT,
+    assert_no_errors,
+    expect,
+    go_to,
+    nav_titles,
+    number_input,
+    open_app,
+    running_app,
+    screenshot,
+    set_number,
+    wait_idle,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
