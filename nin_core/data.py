@@ -25,6 +25,13 @@ CLASS_NAMES: tuple[str, ...] = (
     "t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot",
 )
 
+
+
+def class_names(num_classes: int) -> tuple[str, ...]:
+    """Fashion-MNIST's names for a 10-class model; ``class 0``, ``class 1``, … for any other."""
+    return CLASS_NAMES if num_classes == len(CLASS_NAMES) else tuple(f"class {i}" for i in range(num_classes))
+
+
 ENV_VAR = "NIN_DATASET_DIR"
 # Where Debian's and Ubuntu's ``dataset-fashion-mnist`` package installs the files.
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .checkpoint import load_model
-from .data import CLASS_NAMES, Batches, load_fashion_mnist, take_subset
+from .data import CLASS_NAMES, Batches, class_names, load_fashion_mnist, take_subset
 from .store import Run
 
 DEFAULT_EVAL_SIZE = 2000
@@ -93,7 +93,7 @@ def evaluate(model: torch.nn.Module, images_u8: torch.Tensor, labels: torch.Tens
     wrong = np.flatnonzero(pred != true)
     wrong = wrong[np.argsort(-conf[wrong], kind="stable")]
     mistakes = [Mistake(int(index[i]), int(true[i]), int(pred[i]), float(conf[i])) for i in wrong]
-    names = CLASS_NAMES if num_classes == len(CLASS_NAMES) else tuple(f"class {i}" for i in range(num_classes))
+    names = class_names(num_classes)
     return Evaluation(confusion, mistakes, index, names)
 
 

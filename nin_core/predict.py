@@ -200,12 +200,9 @@ class Predictor:
         self.config = config
         arch = config.arch
         self.size, self.in_channels, self.num_classes = arch.resize, arch.in_channels, arch.num_classes
-        if self.num_classes == 10:
-            from .data import CLASS_NAMES  # data pulls in the dataset machinery: only import it when used
+        from .data import class_names  # data pulls in the dataset machinery: only import it when used
 
-            self.class_names = tuple(CLASS_NAMES)
-        else:
-            self.class_names = tuple(f"class {i}" for i in range(self.num_classes))
+        self.class_names = class_names(self.num_classes)
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: torch.device | str = "cpu") -> Predictor:

@@ -14,6 +14,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
+# The chapter's printout (7.3, "每层输出的形状"), copied so the test runs where the seed file is not beside the repo.
+CHAPTER_SHAPES = """\
+Sequential output shape:         torch.Size([1, 96, 54, 54])
+MaxPool2d output shape:          torch.Size([1, 96, 26, 26])
+Sequential output shape:         torch.Size([1, 256, 26, 26])
+MaxPool2d output shape:          torch.Size([1, 256, 12, 12])
+Sequential output shape:         torch.Size([1, 384, 12, 12])
+MaxPool2d output shape:          torch.Size([1, 384, 5, 5])
+Dropout output shape:            torch.Size([1, 384, 5, 5])
+Sequential output shape:         torch.Size([1, 10, 5, 5])
+AdaptiveAvgPool2d output shape:  torch.Size([1, 10, 1, 1])
+Flatten output shape:            torch.Size([1, 10])"""
 
 
 def widget(at, kind: str, label: str):

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import CHAPTER_SHAPES, ROOT
 
 from nin_core.bench import torchvision_root
 from nin_core.cli import main
@@ -21,19 +21,6 @@ from nin_core.export import export_script
 from nin_core.model import build_model
 from nin_core.schedule import lr_at
 from nin_core.shapes import shape_table
-
-# The chapter's printout of its network's shapes (d2l 7.3).
-CHAPTER_SHAPES = """\
-Sequential output shape:         torch.Size([1, 96, 54, 54])
-MaxPool2d output shape:          torch.Size([1, 96, 26, 26])
-Sequential output shape:         torch.Size([1, 256, 26, 26])
-MaxPool2d output shape:          torch.Size([1, 256, 12, 12])
-Sequential output shape:         torch.Size([1, 384, 12, 12])
-MaxPool2d output shape:          torch.Size([1, 384, 5, 5])
-Dropout output shape:            torch.Size([1, 384, 5, 5])
-Sequential output shape:         torch.Size([1, 10, 5, 5])
-AdaptiveAvgPool2d output shape:  torch.Size([1, 10, 1, 1])
-Flatten output shape:            torch.Size([1, 10])"""
 
 CONFIGS = {
     "seed": SEED,

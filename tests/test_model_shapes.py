@@ -9,24 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import CHAPTER_SHAPES
 
 from nin_core.config import PRESETS, SEED, ArchConfig, BlockConfig
 from nin_core.model import NiN, build_model, nin_block
 from nin_core.shapes import min_input_size, shape_table, size_problem
 
 SEED_CHAPTER = Path(__file__).resolve().parents[2] / "shared" / "seed" / "nin-chapter.md"
-# The chapter's printout (7.3, "每层输出的形状"), copied so the test runs where the seed file is not beside the repo.
-SEED_PRINTOUT = """\
-Sequential output shape:         torch.Size([1, 96, 54, 54])
-MaxPool2d output shape:          torch.Size([1, 96, 26, 26])
-Sequential output shape:         torch.Size([1, 256, 26, 26])
-MaxPool2d output shape:          torch.Size([1, 256, 12, 12])
-Sequential output shape:         torch.Size([1, 384, 12, 12])
-MaxPool2d output shape:          torch.Size([1, 384, 5, 5])
-Dropout output shape:            torch.Size([1, 384, 5, 5])
-Sequential output shape:         torch.Size([1, 10, 5, 5])
-AdaptiveAvgPool2d output shape:  torch.Size([1, 10, 1, 1])
-Flatten output shape:            torch.Size([1, 10])"""
 
 
 def normalise(text: str) -> list[str]:
@@ -37,7 +26,7 @@ def test_seed_printout_is_the_chapters():
     if SEED_CHAPTER.exists():
         chapter = SEED_CHAPTER.read_text()
         block = chapter.split('title="每层输出的形状"')[1].split("```")[0]
-        assert normalise(block.split("\n", 1)[1]) == normalise(SEED_PRINTOUT)
+        assert normalise(block.split("\n", 1)[1]) == normalise(CHAPTER_SHAPES)
     net = build_model(SEED.arch)
     out = io.StringIO()
     X = torch.rand(size=(1, 1, 224, 224))
@@ -45,7 +34,7 @@ def test_seed_printout_is_the_chapters():
         for layer in net:  # the chapter's own loop, verbatim
             X = layer(X)
             print(layer.__class__.__name__, 'output shape:\t', X.shape)
-    assert normalise(out.getvalue()) == normalise(SEED_PRINTOUT)
+    assert normalise(out.getvalue()) == normalise(CHAPTER_SHAPES)
 
 
 def test_seed_layers_are_the_chapters():
@@ -94,8 +83,8 @@ def test_xavier_init_differs_from_default_and_is_seeded():
 def test_seed_shape_table_matches_printout_and_counts():
     table = shape_table(SEED.arch)
     shapes = [f"torch.Size({list(r.output_shape)})" for r in table.rows]
-    assert shapes == [line.split("shape: ")[1] for line in normalise(SEED_PRINTOUT)]
-    assert [r.layer for r in table.rows] == [line.split()[0] for line in normalise(SEED_PRINTOUT)]
+    assert shapes == [line.split("shape: ")[1] for line in normalise(CHAPTER_SHAPES)]
+    assert [r.layer for r in table.rows] == [line.split()[0] for line in normalise(CHAPTER_SHAPES)]
     # first block: 11×11 conv (1→96) then two 1×1 convs (96→96), over a 54×54 output
     assert table.rows[0].mult_adds == 54 * 54 * 96 * (121 + 2 * 96)
     assert table.rows[0].params == (121 * 96 + 96) + 2 * (96 * 96 + 96)

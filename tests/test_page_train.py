@@ -3,10 +3,7 @@ the configuration in the link, queues sweeps, and a run launched from it trains 
 
 from __future__ import annotations
 
-import os
-import signal
 import time
-from pathlib import Path
 
 import pytest
 from conftest import APP, widget
@@ -14,12 +11,6 @@ from streamlit.testing.v1 import AppTest
 
 from nin_core.store import RunStore
 from pages.live_run import SWITCH_GUARD_S
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("NIN_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
 
 
 def app() -> AppTest:
@@ -44,18 +35,9 @@ def choose_preset(at: AppTest, name: str) -> AppTest:
     return at
 
 
-def kill_workers(store: RunStore) -> None:
-    """Stop any worker this test caused to start, by the pid the store recorded."""
-    for run in store.list_runs():
-        if run.pid and run.pid != os.getpid():
-            try:
-                if b"nin_core" in Path(f"/proc/{run.pid}/cmdline").read_bytes():
-                    os.kill(run.pid, signal.SIGKILL)
-            except (OSError, ProcessLookupError):
-                pass
 
 
-def test_page_renders_presets_settings_summary_and_estimate(home):
+def test_page_renders_presets_settings_summary_and_estimate(nin_home):
     at = app()
     assert widget(at, "radio", "Preset").options == ["seed", "seed-bn", "cpu", "tiny"]
     labels = {m.label for m in at.metric}
@@ -75,7 +57,7 @@ def test_page_renders_presets_settings_summary_and_estimate(home):
     assert widget(at, "selectbox", "Device").value == "auto"  # auto picks the GPU when there is one
 
 
-def test_seed_on_cpu_warns_of_hours(home, monkeypatch):
+def test_seed_on_cpu_warns_of_hours(nin_home, monkeypatch):
     at = app()
     choose_preset(at, "seed")
     widget(at, "selectbox", "Device").set_value("cpu").run()
@@ -84,7 +66,7 @@ def test_seed_on_cpu_warns_of_hours(home, monkeypatch):
     assert any("would take" in w.value for w in at.warning)
 
 
-def test_invalid_lr_is_explained_next_to_it_and_blocks_training(home):
+def test_invalid_lr_is_explained_next_to_it_and_blocks_training(nin_home):
     at = app()
     widget(at, "number_input", "Learning rate").set_value(0.0).run()
     assert "must be in (0, 100], got 0" in texts(at)
@@ -95,7 +77,7 @@ def test_invalid_lr_is_explained_next_to_it_and_blocks_training(home):
     assert "lr 0.05" in next(c.value for c in at.caption if c.value.startswith("Changed from"))  # in the same run
 
 
-def test_out_of_range_numbers_reach_validation_and_a_broken_network_says_whose_parameters(home):
+def test_out_of_range_numbers_reach_validation_and_a_broken_network_says_whose_parameters(nin_home):
     at = choose_preset(app(), "tiny")
     widget(at, "number_input", "Epochs").set_value(5000).run()  # no widget bound clips it to 1000 silently
     assert widget(at, "number_input", "Epochs").value == 5000
@@ -105,14 +87,14 @@ def test_out_of_range_numbers_reach_validation_and_a_broken_network_says_whose_p
     assert "Parameters (up to the failing layer)" in {m.label for m in at.metric}
 
 
-def test_resize_too_small_is_explained(home):
+def test_resize_too_small_is_explained(nin_home):
     at = choose_preset(app(), "tiny")
     widget(at, "number_input", "Resize (px)").set_value(4).run()
     assert "resize 4 is too small for this architecture: it needs at least 7 px" in texts(at)
     assert widget(at, "button", "Train").disabled
 
 
-def test_link_sets_the_configuration_and_bad_params_are_reported(home):
+def test_link_sets_the_configuration_and_bad_params_are_reported(nin_home):
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params.update({"preset": "tiny", "lr": "0.01", "epochs": "lots"})
     at.run()
@@ -124,7 +106,7 @@ def test_link_sets_the_configuration_and_bad_params_are_reported(home):
     assert at.query_params == {"preset": "tiny", "lr": "0.01"}
 
 
-def test_a_link_with_values_out_of_range_shows_them_with_their_problems(home):
+def test_a_link_with_values_out_of_range_shows_them_with_their_problems(nin_home):
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params.update({"preset": "cpu", "epochs": "0", "lr": "500", "dropout": "1.5", "device": "cuda:7"})
     at.run()
@@ -136,7 +118,7 @@ def test_a_link_with_values_out_of_range_shows_them_with_their_problems(home):
     assert widget(at, "button", "Train").disabled
 
 
-def test_uploaded_json_loads_and_a_bad_one_changes_nothing(home):
+def test_uploaded_json_loads_and_a_bad_one_changes_nothing(nin_home):
     from nin_core.config import TINY
 
     at = app()
@@ -152,7 +134,7 @@ def test_uploaded_json_loads_and_a_bad_one_changes_nothing(home):
     assert at.query_params["preset"] == "tiny"
 
 
-def test_sweep_over_two_lrs_queues_two_runs(home, monkeypatch):
+def test_sweep_over_two_lrs_queues_two_runs(nin_home, monkeypatch):
     import nin_core.jobs
 
     started = []
@@ -163,14 +145,14 @@ def test_sweep_over_two_lrs_queues_two_runs(home, monkeypatch):
     assert at.button(key="sweep.queue").label == "Queue 2 runs"
     at.button(key="sweep.queue").click().run()
     assert not at.exception
-    runs = RunStore(home).list_runs()
+    runs = RunStore(nin_home).list_runs()
     assert sorted(r.name for r in runs) == ["tiny · lr=0.001", "tiny · lr=0.003"]  # named after their base
     assert all(r.status == "queued" for r in runs) and len({r.sweep for r in runs}) == 1
     assert started
     assert "Queued, number 1 in line" in texts(at)
 
 
-def test_sweep_with_a_bad_value_says_so(home):
+def test_sweep_with_a_bad_value_says_so(nin_home):
     at = choose_preset(app(), "tiny")
     at.selectbox(key="sweep.setting0").set_value("batch_size").run()
     at.text_input(key="sweep.values0").input("64, big").run()
@@ -178,7 +160,7 @@ def test_sweep_with_a_bad_value_says_so(home):
     assert at.button(key="sweep.queue").disabled
 
 
-def test_a_link_with_400_blocks_or_huge_values_echoes_none_of_them(home):
+def test_a_link_with_400_blocks_or_huge_values_echoes_none_of_them(nin_home):
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params.update({"preset": "tiny", "blocks": ",".join(["16-3-1-1"] * 400), "data_dir": "/x" * 10_000,
                             "optimizer": "a" * 20_000})
@@ -196,7 +178,7 @@ def test_a_link_with_400_blocks_or_huge_values_echoes_none_of_them(home):
     assert len(texts(at)) < 3000
 
 
-def test_after_train_the_run_is_pointed_to_and_scrolled_to_and_tiny_says_what_to_expect(home, monkeypatch):
+def test_after_train_the_run_is_pointed_to_and_scrolled_to_and_tiny_says_what_to_expect(nin_home, monkeypatch):
     import nin_core.jobs
 
     monkeypatch.setattr(nin_core.jobs, "ensure_worker", lambda store: None)  # no real training here
@@ -205,20 +187,20 @@ def test_after_train_the_run_is_pointed_to_and_scrolled_to_and_tiny_says_what_to
     assert "near 35 % test accuracy" in tiny.proto.captions[tiny.options.index("tiny")]
     widget(at, "button", "Train").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    (run,) = RunStore(home).list_runs()
+    (run,) = RunStore(nin_home).list_runs()
     assert f"Run {run.id} is queued: [follow it below](#training)" in texts(at)
     assert "scrollIntoView" in at.get("html")[0].proto.body  # once, right after Train
     at.run()
     assert not at.get("html") and f"Run {run.id} is queued" in texts(at)
 
 
-def test_a_run_started_or_stopped_from_elsewhere_is_said_to_be(home, monkeypatch):
+def test_a_run_started_or_stopped_from_elsewhere_is_said_to_be(nin_home, monkeypatch):
     """The panel follows runs this tab did not start or stop; it says so once, not silently."""
     import nin_core.jobs
     from nin_core.config import TINY
 
     monkeypatch.setattr(nin_core.jobs, "ensure_worker", lambda store: None)  # no real training here
-    store = RunStore(home)
+    store = RunStore(nin_home)
     first = store.create_run(TINY, "first")
     store.mark_running(first, "cpu")  # by this (live) process
     at = app()
@@ -240,23 +222,20 @@ def test_a_run_started_or_stopped_from_elsewhere_is_said_to_be(home, monkeypatch
 
 
 @pytest.mark.slow
-def test_train_tiny_in_a_real_worker_and_see_the_result(home):
+def test_train_tiny_in_a_real_worker_and_see_the_result(nin_home):
     at = choose_preset(app(), "tiny")
     widget(at, "button", "Train").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    store = RunStore(home)
-    try:
-        (run,) = store.list_runs()
-        assert run.config.train.train_size == 4000
-        deadline = time.time() + 120  # the tiny run takes ~20 s; more when the 2 cores are shared
-        while time.time() < deadline:
-            run = store.get_run(run.id)
-            if not run.active:
-                break
-            time.sleep(1)
-        assert run.status == "finished", (run.status, run.message, (home / "worker.log").read_text()[-2000:])
-    finally:
-        kill_workers(store)
+    store = RunStore(nin_home)  # its worker is stopped by the fixture, by the pid the store recorded
+    (run,) = store.list_runs()
+    assert run.config.train.train_size == 4000
+    deadline = time.time() + 120  # the tiny run takes ~20 s; more when the 2 cores are shared
+    while time.time() < deadline:
+        run = store.get_run(run.id)
+        if not run.active:
+            break
+        time.sleep(1)
+    assert run.status == "finished", (run.status, run.message, (nin_home / "worker.log").read_text()[-2000:])
     at.run()
     assert not at.exception
     line = " ".join(s.value for s in at.success)
