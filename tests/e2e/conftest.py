@@ -112,9 +112,9 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, server):
-    """A fresh tab (its own Streamlit session) on the app's first page; JavaScript errors in it fail the test."""
+@contextlib.contextmanager
+def new_tab(browser):
+    """A fresh tab (its own Streamlit session); JavaScript errors in it fail the test."""
     context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(LONG)
     tab = context.new_page()
@@ -123,6 +123,21 @@ def page(browser, server):
     yield tab
     context.close()
     assert not js_errors, f"JavaScript errors in the page: {js_errors}"
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh tab on the shared app."""
+    with new_tab(browser) as tab:
+        yield tab
+
+
+@pytest.fixture
+def own_app(browser, tmp_path):
+    """An app with a run store of its own and a tab on it, ``(page, server)``: for a test whose page must not show
+    the runs other tests left in the shared store."""
+    with running_app(tmp_path) as srv, new_tab(browser) as tab:
+        yield tab, srv
 
 
 # --- helpers for Streamlit's DOM ------------------------------------------------------------------------
