@@ -388,7 +388,8 @@ PRESETS: dict[str, RunConfig] = {"seed": SEED, "seed-bn": SEED_BN, "cpu": CPU, "
 PRESET_DESCRIPTIONS = {
     "seed": "Exactly the chapter: four blocks at 224 px, lr 0.1, 10 epochs, batch 128. Hours on a CPU, minutes on a "
             "GPU.",
-    "cpu": "A NiN sized for 28 px images: a useful model in a few minutes on a laptop CPU.",
+    "cpu": "A NiN sized for 28 px with batch norm, a one-cycle schedule and augmentation: a useful model in a few "
+           "minutes on a laptop CPU.",
     "tiny": "A quick look at training, on a small subset: seconds on any machine. It ends near 35 % test accuracy "
             "(chance is 10 %): a glimpse, not a useful model, which is what the cpu preset is for.",
     "seed-bn": "The chapter's network at 224 px with batch norm, a one-cycle schedule and augmentation: for a GPU.",
