@@ -98,13 +98,6 @@ class Run:
     experiment: str | None = None  # the chapter exercise it belongs to
 
     @property
-    def epochs_done(self) -> float:
-        """How far it trained, in epochs (fractional when stopped mid-epoch)."""
-        return float(self.progress.get("epoch", 1) - 1 + (self.progress.get("batch", 0) /
-                                                             self.progress["batches"]
-                                                             if self.progress.get("batches") else 0))
-
-    @property
     def active(self) -> bool:
         return self.status in ACTIVE
 
