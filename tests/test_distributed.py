@@ -74,8 +74,10 @@ net(torch.randn(3, 4)).sum().backward()
 del net
 dist.barrier()
 shutdown()
-print("rank", dist.rank, "threads", *sorted(open(f"/proc/self/task/{t}/comm").read().strip()
-                                            for t in os.listdir("/proc/self/task")))
+threads = sorted(open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task"))
+# A file per rank: two ranks printing to torchrun's one stdout interleave their words.
+with open(os.path.join(os.environ["RANK_OUT"], f"rank{dist.rank}"), "w") as out:
+    out.write(" ".join(["rank", str(dist.rank), "threads", *threads]))
 """
 
 
@@ -87,9 +89,9 @@ def test_shutdown_leaves_no_gloo_thread_to_the_exit(tmp_path):
     script = tmp_path / "rank.py"
     script.write_text(RANK_SCRIPT)
     out = train(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)], tmp_path,
-                {"PYTHONPATH": str(ROOT)})
+                {"PYTHONPATH": str(ROOT), "RANK_OUT": str(tmp_path)})
     assert out.returncode == 0, out.stderr[-2000:]
-    lines = sorted(line for line in out.stdout.splitlines() if line.startswith("rank "))
+    lines = [(tmp_path / f"rank{rank}").read_text() for rank in (0, 1)]
     assert lines == ["rank 0 threads python", "rank 1 threads python"], out.stdout
 
 
