@@ -356,15 +356,17 @@ def validate(config: RunConfig) -> list[ConfigIssue]:
 SEED = RunConfig()
 
 # The best NiN a 2-core CPU trains in three minutes (docs/benchmarks.md: chosen on a validation split, then
-# tested once): the chapter's design (blocks, 3/2 pools, dropout, global pool) sized for 28 px, with batch norm,
-# Nesterov SGD on a one-cycle schedule, label smoothing, flips and shifts, and test-time flips.
+# tested once): the chapter's design (blocks, 3/2 pools, global pool) sized for 28 px, with batch norm, Nesterov
+# SGD on a one-cycle schedule, label smoothing, flips and shifts, and test-time flips. One 1×1 convolution a block
+# and a 32-channel first block: at 28×28 a step spends most of its time there, and five epochs of the thinner
+# network beat four of the wider one. No dropout: in five epochs with augmentation the network underfits.
 CPU = RunConfig(
     arch=ArchConfig(
-        blocks=(BlockConfig(48, 5, 1, 2), BlockConfig(96, 3, 1, 1), BlockConfig(128, 3, 1, 1),
+        blocks=(BlockConfig(32, 5, 1, 2), BlockConfig(96, 3, 1, 1), BlockConfig(128, 3, 1, 1),
                 BlockConfig(10, 3, 1, 1)),
-        resize=28, batch_norm=True,
+        resize=28, batch_norm=True, pointwise_convs=1, dropout=0.0,
     ),
-    train=TrainConfig(lr=0.2, epochs=6, batch_size=128, optimizer="sgd", momentum=0.9, nesterov=True,
+    train=TrainConfig(lr=0.2, epochs=5, batch_size=128, optimizer="sgd", momentum=0.9, nesterov=True,
                       weight_decay=5e-4, schedule="onecycle", label_smoothing=0.1, augment="flip-shift", tta=True),
 )
 
@@ -388,8 +390,8 @@ PRESETS: dict[str, RunConfig] = {"seed": SEED, "seed-bn": SEED_BN, "cpu": CPU, "
 PRESET_DESCRIPTIONS = {
     "seed": "Exactly the chapter: four blocks at 224 px, lr 0.1, 10 epochs, batch 128. Hours on a CPU, minutes on a "
             "GPU.",
-    "cpu": "A NiN sized for 28 px with batch norm, a one-cycle schedule and augmentation: a useful model in a few "
-           "minutes on a laptop CPU.",
+    "cpu": "A NiN sized for 28 px with batch norm, a one-cycle schedule and augmentation: test accuracy above "
+           "92 % in under three minutes on a 2-core CPU.",
     "tiny": "A quick look at training, on a small subset: seconds on any machine. It ends near 35 % test accuracy "
             "(chance is 10 %): a glimpse, not a useful model, which is what the cpu preset is for.",
     "seed-bn": "The chapter's network at 224 px with batch norm, a one-cycle schedule and augmentation: for a GPU.",

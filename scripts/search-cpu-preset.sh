@@ -11,6 +11,13 @@ declare -A candidates=(
   [lr0.4-e6]="--lr 0.4 --epochs 6"
   [lr0.2-e5]="--lr 0.2 --epochs 5"
   [lr0.4-e6-b256]="--lr 0.4 --epochs 6 --batch-size 256"
+  # Narrower and shallower at 28×28, where a step spends most of its time (docs/benchmarks.md)
+  [b32-pw1-e6]="--blocks 32-5-1-2,96-3-1-1,128-3-1-1,10-3-1-1 --pointwise-convs 1 --epochs 6"
+  [b32-pw1-e5]="--blocks 32-5-1-2,96-3-1-1,128-3-1-1,10-3-1-1 --pointwise-convs 1 --epochs 5"
+  [b32-pw1-e5-d0]="--blocks 32-5-1-2,96-3-1-1,128-3-1-1,10-3-1-1 --pointwise-convs 1 --epochs 5 --dropout 0"
+  [b32-pw1-e5-d0-c192]="--blocks 32-5-1-2,96-3-1-1,192-3-1-1,10-3-1-1 --pointwise-convs 1 --epochs 5 --dropout 0"
+  [pw1-e5]="--pointwise-convs 1 --epochs 5"
+  [b32-e5]="--blocks 32-5-1-2,96-3-1-1,128-3-1-1,10-3-1-1 --epochs 5"
 )
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=(lr0.2-e6 lr0.1-e6 lr0.4-e6 lr0.2-e5 lr0.4-e6-b256)

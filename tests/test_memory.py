@@ -121,10 +121,12 @@ def test_the_shape_table_carries_the_activation_column_and_totals():
 
 
 def test_batch_norm_counts_its_parameters_and_multiply_adds():
-    plain, normed = (shape_table(CPU.with_overrides(batch_norm=norm).arch) for norm in (False, True))
-    first = 3 * 48 * 28 * 28  # three batch norms in the first block, one multiply-add per output element
+    arch = CPU.with_overrides(pointwise_convs=2).arch
+    assert arch.blocks[0].out_channels == 32 and arch.resize == 28 and arch.blocks[0].padding == 2
+    plain, normed = (shape_table(replace(arch, batch_norm=norm)) for norm in (False, True))
+    first = 3 * 32 * 28 * 28  # three batch norms in the first block, one multiply-add per output element
     assert normed.rows[0].mult_adds - plain.rows[0].mult_adds == first
-    assert normed.rows[0].params - plain.rows[0].params == 3 * 2 * 48  # a scale and a shift per channel
+    assert normed.rows[0].params - plain.rows[0].params == 3 * 2 * 32  # a scale and a shift per channel
 
 
 def test_the_cost_chart_says_when_the_table_is_partial():

@@ -368,12 +368,13 @@ def test_predict_real_test_images_and_survive_a_broken_file(page, server, tmp_pa
     from nin_core.charts import png_bytes
     from nin_core.data import CLASS_NAMES, sample_test_images
 
-    files = []
+    files, labels = [], []
     for image, label in sample_test_images(40, seed=11):  # three real test images of three classes
         name = CLASS_NAMES[label].replace("/", "-").replace(" ", "-").lower()
         if len(files) < 3 and not any(f.name.endswith(f"-{name}.png") for f in files):
             files.append(tmp_path / f"test{len(files) + 1}-{name}.png")
             files[-1].write_bytes(png_bytes(image.numpy()))
+            labels.append(CLASS_NAMES[label])
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"this is not a picture")
 
@@ -404,6 +405,8 @@ def test_predict_real_test_images_and_survive_a_broken_file(page, server, tmp_pa
     expect(model).to_have_value(re.compile(r"^Demo model \(test acc \d+\.\d%\)$"))
     wait_idle(page)
     expect(results).to_have_count(2, timeout=LONG)
+    for path, label in zip(files[:2], labels[:2], strict=True):  # the demo model (test acc ≥ 0.92) gets both right
+        expect(results.filter(has_text=path.name)).to_contain_text(f"{path.name} → {label} (")
     page.locator('[data-testid="stImage"] img').last.wait_for()
     assert_no_errors(page)
     screenshot(page, "predict")
