@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from nin_core import evaluation
 from nin_core.checkpoint import save_checkpoint
-from nin_core.config import CPU, TINY, RunConfig
+from nin_core.config import CPU, TINY, BlockConfig, RunConfig
 from nin_core.explorer import CHANNEL_CAP
 from nin_core.model import build_model
 from nin_core.shapes import shape_table
@@ -43,13 +43,18 @@ def layer_headings(at: AppTest) -> list[str]:
     return [m.value for m in at.markdown if re.match(r"\*\*\d+ · ", m.value)]
 
 
+# The cpu preset with a first block wider than the pictures' cap of channels.
+WIDE = CPU.with_overrides(blocks=(BlockConfig(48, 5, 1, 2), *CPU.arch.blocks[1:]))
+
+
 def test_a_random_test_image_through_every_layer(nin_home, tmp_path):
-    trained(nin_home, tmp_path, CPU)  # 48 to 128 channels: more than the cap
+    assert WIDE.arch.blocks[0].out_channels > CHANNEL_CAP
+    trained(nin_home, tmp_path, WIDE)
     at = open_page()
     assert any(re.match(r"A test image \(true: \*\*.+\*\*\) → \*\*.+\*\* \(\d+%\)", m.value) for m in at.markdown)
-    rows = shape_table(CPU.arch).rows
+    rows = shape_table(WIDE.arch).rows
     assert [h.split("**")[1] for h in layer_headings(at)] == [f"{r.index} · {r.layer}" for r in rows]
-    model = build_model(CPU.arch)
+    model = build_model(WIDE.arch)
     drawn = 1 + sum(len(list(child.children())) or 1 for child in model.children())  # the input, then the leaves
     assert len(at.image) == 3 + 2 + drawn  # view, class map, saliency; the class maps, the filters; the layers
     assert any("global average pool" in c.value for c in at.caption)
