@@ -26,7 +26,6 @@ CLASS_NAMES: tuple[str, ...] = (
 )
 
 
-
 def class_names(num_classes: int) -> tuple[str, ...]:
     """Fashion-MNIST's names for a 10-class model; ``class 0``, ``class 1``, … for any other."""
     return CLASS_NAMES if num_classes == len(CLASS_NAMES) else tuple(f"class {i}" for i in range(num_classes))

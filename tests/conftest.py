@@ -36,6 +36,15 @@ def widget(at, kind: str, label: str):
 
 
 @pytest.fixture
+def fixed_threads(monkeypatch) -> None:
+    """Training in this test keeps torch's thread count: OMP_NUM_THREADS set turns the tuner off (threads.py), so
+    runs that are compared do the same sums in the same order, however busy the machine."""
+    import torch
+
+    monkeypatch.setenv("OMP_NUM_THREADS", str(torch.get_num_threads()))
+
+
+@pytest.fixture
 def nin_home(tmp_path, monkeypatch) -> Path:
     """A fresh data directory; at the end, the worker and trainer processes recorded in it are stopped."""
     home = tmp_path / "nin-home"

@@ -158,10 +158,9 @@ def test_tta_averages_the_image_and_its_mirror():
 
 
 @pytest.mark.slow
-def test_batch_norm_trains_and_beats_no_batch_norm(data, monkeypatch):
+def test_batch_norm_trains_and_beats_no_batch_norm(data, fixed_threads):
     """The chapter's plain SGD at lr 0.1 on the same images and seed: without batch norm NiN sits near chance for
     its first hundreds of steps, with it it learns at once."""
-    monkeypatch.setenv("OMP_NUM_THREADS", str(torch.get_num_threads()))  # the same arithmetic in both runs
     base = CPU.with_overrides(optimizer="sgd", lr=0.1, momentum=0.0, nesterov=False, schedule="constant",
                               label_smoothing=0.0, augment="none", tta=False, weight_decay=0.0, epochs=1,
                               train_size=3000, test_size=1000, batch_size=64, device="cpu", precision="float32",

@@ -10,7 +10,6 @@ import sys
 import time
 
 import pytest
-import torch
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
@@ -39,9 +38,7 @@ def per_epoch(store: RunStore, run_id: int) -> list[float]:
 
 
 @pytest.mark.slow
-def test_a_run_stopped_after_its_first_epoch_continues_to_the_same_end(nin_home, monkeypatch):
-    # A fixed thread count (no tuning by measurement, threads.py): the same sums in the same order in both runs.
-    monkeypatch.setenv("OMP_NUM_THREADS", str(torch.get_num_threads()))
+def test_a_run_stopped_after_its_first_epoch_continues_to_the_same_end(nin_home, fixed_threads):
     store = RunStore()
     whole = store.create_run(CONFIG, "whole")
     run_training(store, whole)

@@ -33,8 +33,7 @@ def metrics(config):
 
 
 @pytest.mark.slow
-def test_bf16_autocast_matches_float32_per_epoch_within_seed_noise(monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", str(torch.get_num_threads()))  # no tuner: one thread count for both
+def test_bf16_autocast_matches_float32_per_epoch_within_seed_noise(fixed_threads):
     exact = metrics(SUBSET.with_overrides(precision="float32"))
     fast = metrics(SUBSET.with_overrides(precision="bf16"))
     assert exact[-1][1] > 0.6 and exact[-1][2] > 0.5  # it learned: matching at chance would mean nothing

@@ -20,8 +20,6 @@ def app() -> AppTest:
     return at
 
 
-
-
 def texts(at: AppTest) -> str:
     parts = []
     for kind in ("markdown", "caption", "error", "warning", "info", "success"):
@@ -33,8 +31,6 @@ def choose_preset(at: AppTest, name: str) -> AppTest:
     widget(at, "radio", "Preset").set_value(name).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
-
-
 
 
 def test_page_renders_presets_settings_summary_and_estimate(nin_home):

@@ -166,8 +166,6 @@ def open_training_page(link: dict | None = None) -> AppTest:
     return at
 
 
-
-
 def page_problems(at: AppTest) -> list[str]:
     """Every problem the page shows next to a field (red Markdown) or under the summary (errors), unescaped."""
     red = ":red[:material/error: "

@@ -23,10 +23,9 @@ def data():
     return load_fashion_mnist()
 
 
-def test_training_lowers_the_loss_and_reports_like_train_ch6(data, monkeypatch):
-    # A fixed thread count, the same arithmetic every time: three epochs of tiny end in its climb out of chance,
-    # where a count the tuner changes under load moves the result as much as another seed would.
-    monkeypatch.setenv("OMP_NUM_THREADS", str(torch.get_num_threads()))
+def test_training_lowers_the_loss_and_reports_like_train_ch6(data, fixed_threads):
+    # Three epochs of tiny end in its climb out of chance, where a thread count the tuner changes under load moves
+    # the result as much as another seed would.
     seen = []
     result = Trainer(TINY.with_overrides(epochs=3, device="cpu"), data=data,
                      on_progress=lambda p, points: seen.append((p.phase, p.epoch, p.batch, p.fraction, points))).run()
