@@ -7,6 +7,8 @@ back. On a 2-core machine that is busy, or whose browser is drawing the run's cu
 several times slower than one (docs/benchmarks.md, "Watching a run"). So the trainer trains with the fastest count
 it has measured, and every so often tries a neighbouring count (half or twice as many) for a moment: the faster
 one stays. A try that loses waits twice as long before the next one, so a steady machine pays almost nothing.
+A try is judged against the current count's windows on both sides of it, and must beat the better one: a tab's
+redraw can stall two threads for most of a window, and one such window must not talk a run into one thread.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from collections.abc import Callable
 
 import torch
 
-WINDOW_S = 1.0  # each measurement: at least this long (half the live view's poll), one batch after a change
+# Each measurement: at least this long, one batch after a change. A whole period of the live view's poll
+# (pages/live_run.POLL_S): every window then holds one redraw of each watching tab, so a count is not judged by
+# whether a redraw happened to fall in its window (a 1-s window made one thread "win" while a tab watched).
+WINDOW_S = 2.0
 SHORTEST_WAIT_S = 5.0  # between two tries: after one that won; doubled after each that lost
 LONGEST_WAIT_S = 80.0  # tries that keep losing wait up to this long
 MARGIN = 1.1  # a count must be this much faster to take over: noise on a shared machine is larger than 5 %
@@ -43,7 +48,11 @@ def tuner_for(device: torch.device, distributed: bool) -> ThreadTuner | None:
 
 class ThreadTuner:
     """Call ``batch(images)`` after each training step and ``pause()`` when something other than training steps
-    (an evaluation) took the time since the last one; ``close()`` puts PyTorch's thread count back."""
+    (an evaluation) took the time since the last one; ``close()`` puts PyTorch's thread count back.
+
+    A window adds up training time only: a pause leaves it out and the window goes on after it. (Calling off the
+    try in progress instead made the try start again after every evaluation and end at the next one, so short
+    epochs spent a third of their time on one thread, never judged.)"""
 
     def __init__(self, most: int | None = None, clock: Callable[[], float] = time.perf_counter):
         self.original = torch.get_num_threads()
@@ -52,36 +61,41 @@ class ThreadTuner:
         self.clock = clock
         self.trying: int | None = None
         self.baseline: float | None = None  # images/s of ``current`` in the window just before a try
+        self.checking: int | None = None  # the count just tried, while ``current`` is measured again after it
+        self.tried = 0.0  # images/s of the count just tried
         self.wait_s = SHORTEST_WAIT_S
         self.tries = 0
+        self.trained_s, self.images = 0.0, 0  # the window so far
+        self.last: float | None = None  # when the last measured step ended; None: the next step is not measured
+        self.next_try = 0.0  # the first try follows the first window: a busy machine is found at once
         torch.set_num_threads(self.current)
-        self.pause()
-        self.next_try = self.start  # the first try follows the first measurement: a busy machine is found at once
 
     @property
     def threads(self) -> int:
         return self.trying or self.current
 
     def pause(self) -> None:
-        """Forget the window in progress (its time was not all training); a try in progress is called off."""
-        if self.trying is not None:
-            self._set(self.current)
-            self.trying = None
-        self.start, self.images, self.skip = self.clock(), 0, 1
+        """The time since the last step was not training: the next step only marks where measuring resumes."""
+        self.last = None
 
     def batch(self, images: int) -> bool:
         """Count a training step of ``images``; True when the thread count just changed."""
         now = self.clock()
-        if self.skip:  # the first step after a change pays for it (kernels set up anew): not measured
-            self.skip -= 1
-            self.start = now
+        if self.last is None:  # after a pause, or the first step after a change (which sets kernels up anew)
+            self.last = now
             return False
+        self.trained_s += now - self.last
         self.images += images
-        if now - self.start < WINDOW_S:
+        self.last = now
+        if self.trained_s < WINDOW_S:
             return False
-        rate = self.images / (now - self.start)
-        self.start, self.images = now, 0
-        if self.trying is not None:
+        rate = self.images / self.trained_s
+        self.trained_s, self.images = 0.0, 0
+        if self.trying is not None:  # the try is measured: the current count again, for the window after it
+            self.tried, self.checking, self.trying = rate, self.trying, None
+            self._set(self.current)
+            return True
+        if self.checking is not None:
             return self._decide(rate, now)
         if now >= self.next_try and len(self.counts) > 1:
             self.baseline = rate
@@ -90,15 +104,16 @@ class ThreadTuner:
             return True
         return False
 
-    def _decide(self, rate: float, now: float) -> bool:
-        won = rate > self.baseline * MARGIN
+    def _decide(self, after: float, now: float) -> bool:
+        """True when the count tried beat the current one's windows before and after it, and now trains."""
+        won = self.tried > max(self.baseline, after) * MARGIN
         if won:
-            self.current, self.wait_s = self.trying, SHORTEST_WAIT_S
+            self.current, self.wait_s = self.checking, SHORTEST_WAIT_S
+            self._set(self.current)
         else:
             self.wait_s = min(LONGEST_WAIT_S, self.wait_s * 2)
-            self._set(self.current)
-        self.trying, self.next_try = None, now + self.wait_s
-        return not won
+        self.checking, self.next_try = None, now + self.wait_s
+        return won
 
     def _neighbour(self) -> int:
         """Half as many threads or twice as many, taking turns where there are both."""
@@ -109,7 +124,7 @@ class ThreadTuner:
 
     def _set(self, n: int) -> None:
         torch.set_num_threads(n)
-        self.skip = 1
+        self.last = None
 
     def close(self) -> None:
         torch.set_num_threads(self.original)

@@ -19,6 +19,11 @@ from nin_core.train import closing_lines
 from pages.state import get_store
 
 POLL_S = 2.0  # the curves still move at least this often
+# Every frame the browser draws is drawn on the cores the run trains on: in the panel, the bars jump to each new
+# value instead of gliding there, and elements stay as they are while a poll reruns (40 ms) instead of starting
+# Streamlit's delayed fade to "stale", which the next poll calls off again.
+STILL_PANEL = ("<style>.st-key-live-run [data-testid='stProgress'] * {transition: none !important}"
+               ".st-key-live-run [data-stale='true'] {opacity: 1 !important; transition: none !important}</style>")
 SWITCH_GUARD_S = 1.5  # a Stop button that just appeared under the pointer ignores clicks this long
 _BADGES = {
     "queued": ("gray", ":material/schedule:"), "running": ("blue", ":material/play_arrow:"),
@@ -165,12 +170,15 @@ def live_run(run_id: int) -> None:
     reruns once (so what depends on it updates, and the polling stops)."""
     store = get_store()
     was_active = store.get_run(run_id).active
+    if was_active:
+        st.html(STILL_PANEL)
 
     def panel() -> None:
         fresh = get_store()
         run = fresh.get_run(run_id)
         if was_active and not run.active:
             st.rerun(scope="app")
-        run_panel(run, fresh)
+        with st.container(key="live-run"):
+            run_panel(run, fresh)
 
     st.fragment(panel, run_every=POLL_S if was_active else None)()

@@ -185,9 +185,13 @@ def test_after_train_the_run_is_pointed_to_and_scrolled_to_and_tiny_says_what_to
     assert not at.exception, [e.value for e in at.exception]
     (run,) = RunStore(nin_home).list_runs()
     assert f"Run {run.id} is queued: [follow it below](#training)" in texts(at)
-    assert "scrollIntoView" in at.get("html")[0].proto.body  # once, right after Train
+    html = [h.proto.body for h in at.get("html")]
+    assert sum("scrollIntoView" in body for body in html) == 1  # once, right after Train
+    # while a run is followed, its panel draws no glides or fades (frames on the cores the run trains on)
+    assert any("st-key-live-run" in body for body in html)
     at.run()
-    assert not at.get("html") and f"Run {run.id} is queued" in texts(at)
+    html = [h.proto.body for h in at.get("html")]
+    assert not any("scrollIntoView" in body for body in html) and f"Run {run.id} is queued" in texts(at)
 
 
 def test_a_run_started_or_stopped_from_elsewhere_is_said_to_be(nin_home, monkeypatch):
