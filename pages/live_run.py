@@ -22,8 +22,10 @@ POLL_S = 2.0  # the curves still move at least this often
 # Every frame the browser draws is drawn on the cores the run trains on: in the panel, the bars jump to each new
 # value instead of gliding there, and elements stay as they are while a poll reruns (40 ms) instead of starting
 # Streamlit's delayed fade to "stale", which the next poll calls off again.
-STILL_PANEL = ("<style>.st-key-live-run [data-testid='stProgress'] * {transition: none !important}"
-               ".st-key-live-run [data-stale='true'] {opacity: 1 !important; transition: none !important}</style>")
+PANEL_KEY = "live-run"  # Streamlit gives the panel's container the class st-key-live-run
+STILL_PANEL = (f"<style>.st-key-{PANEL_KEY} [data-testid='stProgress'] * {{transition: none !important}}"
+               f".st-key-{PANEL_KEY} [data-stale='true'] {{opacity: 1 !important; transition: none !important}}"
+               "</style>")
 SWITCH_GUARD_S = 1.5  # a Stop button that just appeared under the pointer ignores clicks this long
 _BADGES = {
     "queued": ("gray", ":material/schedule:"), "running": ("blue", ":material/play_arrow:"),
@@ -178,7 +180,7 @@ def live_run(run_id: int) -> None:
         run = fresh.get_run(run_id)
         if was_active and not run.active:
             st.rerun(scope="app")
-        with st.container(key="live-run"):
+        with st.container(key=PANEL_KEY):
             run_panel(run, fresh)
 
     st.fragment(panel, run_every=POLL_S if was_active else None)()

@@ -76,7 +76,8 @@ def test_a_quiet_machine_keeps_every_thread_and_tries_less_and_less_often():
     used = machine.train(tuner, 300)
     assert tuner.current == 2
     assert tuner.wait_s == LONGEST_WAIT_S
-    # The time spent trying one thread: a window per try, tries after 2, 5, 10, 20, 40, 80, 80 s.
+    # The time spent trying one thread: a window per try; the first after 2 s, the next 10, 20, 40, 80, 80 s after
+    # each loss.
     one_s = used.count(1) * 64 / 6000
     assert one_s < 8 * WINDOW_S
 
