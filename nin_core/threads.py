@@ -20,7 +20,7 @@ from collections.abc import Callable
 import torch
 
 # Each measurement: at least this long, one batch after a change. A whole period of the live view's poll
-# (pages/live_run.POLL_S): every window then holds one redraw of each watching tab, so a count is not judged by
+# (nin_core/live.POLL_S): every window then holds one redraw of each watching tab, so a count is not judged by
 # whether a redraw happened to fall in its window (a 1-s window made one thread "win" while a tab watched).
 WINDOW_S = 2.0
 SHORTEST_WAIT_S = 5.0  # between two tries: after one that won; doubled after each that lost

@@ -52,7 +52,7 @@ WATCH_JS = """() => {
     window.__updates = [];
     let last = null;
     new MutationObserver(() => {
-        const bar = document.querySelector('[data-testid="stProgress"]');
+        const bar = document.querySelector('[data-testid="live-progress"]');
         const text = bar ? bar.innerText : null;
         if (text !== last) { last = text; window.__updates.push([performance.now(), text]); }
     }).observe(document.body, {subtree: true, childList: true, characterData: true});

@@ -11,9 +11,9 @@ from nin_core.charts import FAIL_STYLE, curves_figure, png_bytes, shape_styler
 from nin_core.durations import format_duration
 from nin_core.estimate import estimate_run, throughput
 from nin_core.jobs import ensure_worker
+from nin_core.live import POLL_S
 from nin_core.shapes import shape_table
 from nin_core.store import RunStore
-from pages.live_run import POLL_S
 from pages.state import get_store
 
 WIDTHS = {"variant": 210, "status": 125, "parameters": 80, "multiply-adds": 95, "training memory (MB)": 85,

@@ -3,6 +3,7 @@ the configuration in the link, queues sweeps, and a run launched from it trains 
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -25,6 +26,12 @@ def texts(at: AppTest) -> str:
     for kind in ("markdown", "caption", "error", "warning", "info", "success"):
         parts += [str(e.value) for e in getattr(at, kind)]
     return "\n".join(parts).replace("\\", "")  # Markdown escapes out
+
+
+def live_panel(at: AppTest) -> dict:
+    """What the training page gave its live panel to draw (the component's data)."""
+    (panel,) = at.get("bidi_component")
+    return json.loads(panel.proto.json)
 
 
 def choose_preset(at: AppTest, name: str) -> AppTest:
@@ -187,8 +194,11 @@ def test_after_train_the_run_is_pointed_to_and_scrolled_to_and_tiny_says_what_to
     assert f"Run {run.id} is queued: [follow it below](#training)" in texts(at)
     html = [h.proto.body for h in at.get("html")]
     assert sum("scrollIntoView" in body for body in html) == 1  # once, right after Train
-    # while a run is followed, its panel draws no glides or fades (frames on the cores the run trains on)
-    assert any("st-key-live-run" in body for body in html)
+    # the queued run's live panel follows it from the browser: the route to ask, every 2 s, nothing drawn yet
+    state = live_panel(at)
+    assert state["active"] and state["url"] == f"/api/runs/{run.id}/live" and state["poll_ms"] == 2000
+    assert state["signature"] == {"status": "queued", "stop_requested": False, "place": 1}
+    assert not state["bars"] and "figure" not in state
     at.run()
     html = [h.proto.body for h in at.get("html")]
     assert not any("scrollIntoView" in body for body in html) and f"Run {run.id} is queued" in texts(at)
@@ -215,8 +225,11 @@ def test_a_run_started_or_stopped_from_elsewhere_is_said_to_be(nin_home, monkeyp
     assert f"Now showing run {other} *theirs*, started from another tab or the command line." in texts(at)
     # the Stop button that took the place of the first one's does not take a click meant for that one
     assert widget(at, "button", f"Stop run {other}").disabled
+    # nothing reruns a followed page, so the panel is asked to rerun it once the guard is over
+    assert 0 < live_panel(at)["rerun_in_ms"] <= SWITCH_GUARD_S * 1000 + 50
     time.sleep(SWITCH_GUARD_S)
     at.run()
+    assert live_panel(at)["rerun_in_ms"] is None
     assert "another tab" not in texts(at)  # said once
     assert not widget(at, "button", f"Stop run {other}").disabled
 
@@ -240,5 +253,8 @@ def test_train_tiny_in_a_real_worker_and_see_the_result(nin_home):
     assert not at.exception
     line = " ".join(s.value for s in at.success)
     assert "loss " in line and "test acc" in line and "examples/sec on cpu" in line
-    assert at.get("plotly_chart")
+    state = live_panel(at)  # the panel draws the store's progress and curves, and follows the run no more
+    assert not state["active"] and state["bars"][1]["text"] == "Whole run: 100%"
+    assert dict(state["metrics"])["test acc"] == f"{run.final['test_acc']:.3f}"
+    assert [t["name"] for t in state["figure"]["data"]] == ["train loss", "train acc", "test acc"]
     assert f"test acc {run.final['test_acc']:.3f}" in line  # what the page shows is the store's final metrics

@@ -144,7 +144,8 @@ def test_ctrl_c_in_the_first_epoch_stops_cleanly_and_keeps_a_checkpoint(nin_home
 
 
 def progress_texts(at: AppTest) -> list[str]:
-    return [p.proto.text for p in at.get("progress")]
+    """The live panel's progress bars, as the page gives them to it to draw."""
+    return [bar["text"] for panel in at.get("bidi_component") for bar in json.loads(panel.proto.json)["bars"]]
 
 
 @pytest.mark.slow
@@ -178,7 +179,7 @@ def test_the_app_server_restarted_while_a_run_trains_still_lists_it_and_follows_
     assert heading and "running" in heading[0], [m.value for m in fresh.markdown]
     first = progress_texts(fresh)
     assert first and first[0].startswith("Epoch "), first
-    # Followed live: rerun as the page's fragment does, until it shows the run somewhere else.
+    # Followed live: each look shows where the run is now, until it shows it somewhere else.
     wait_for(lambda: progress_texts(fresh.run()) != first)
     runs_page = AppTest.from_file(APP, default_timeout=60)
     runs_page.switch_page("pages/runs.py").run()
