@@ -64,7 +64,10 @@ class Panel {
     show(state) {
         fill(this.bars, state.bars, bar);
         fill(this.metrics, state.metrics, metric);
-        if (state.figure) this.draw(state.figure, state.points);
+        if (state.figure) {
+            this.draw(state.figure, state.points).catch(
+                () => { this.note.textContent = "The curves could not be drawn: plotly.js did not load."; });
+        }
     }
 
     async draw(figure, points) {
