@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -33,6 +34,12 @@ def widget(at, kind: str, label: str):
     found = [w for w in getattr(at, kind) if w.label == label]
     assert found, f"no {kind} labelled {label!r}: {[w.label for w in getattr(at, kind)]}"
     return found[0]
+
+
+def live_panel(at) -> dict:
+    """What the training page gave its live panel to draw (the component's data)."""
+    (panel,) = at.get("bidi_component")
+    return json.loads(panel.proto.json)
 
 
 @pytest.fixture

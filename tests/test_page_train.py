@@ -3,11 +3,10 @@ the configuration in the link, queues sweeps, and a run launched from it trains 
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
-from conftest import APP, widget
+from conftest import APP, live_panel, widget
 from streamlit.testing.v1 import AppTest
 
 from nin_core.store import RunStore
@@ -26,12 +25,6 @@ def texts(at: AppTest) -> str:
     for kind in ("markdown", "caption", "error", "warning", "info", "success"):
         parts += [str(e.value) for e in getattr(at, kind)]
     return "\n".join(parts).replace("\\", "")  # Markdown escapes out
-
-
-def live_panel(at: AppTest) -> dict:
-    """What the training page gave its live panel to draw (the component's data)."""
-    (panel,) = at.get("bidi_component")
-    return json.loads(panel.proto.json)
 
 
 def choose_preset(at: AppTest, name: str) -> AppTest:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import APP, ROOT, kill_pid
+from conftest import APP, ROOT, kill_pid, live_panel
 from helpers import finished_run, predict_page
 from PIL import Image
 from streamlit.testing.v1 import AppTest
@@ -145,7 +145,7 @@ def test_ctrl_c_in_the_first_epoch_stops_cleanly_and_keeps_a_checkpoint(nin_home
 
 def progress_texts(at: AppTest) -> list[str]:
     """The live panel's progress bars, as the page gives them to it to draw."""
-    return [bar["text"] for panel in at.get("bidi_component") for bar in json.loads(panel.proto.json)["bars"]]
+    return [bar["text"] for bar in live_panel(at)["bars"]]
 
 
 @pytest.mark.slow

@@ -6,11 +6,14 @@ The screenshots in docs/screenshots/ are taken here."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -437,10 +440,6 @@ def test_predict_real_test_images_and_survive_a_broken_file(page, server, tmp_pa
 
 def test_the_live_panel_route_is_served_beside_the_app(server, finished_run):
     """`streamlit run app.py` serves the route a watching tab polls, and plotly.js for its curves."""
-    import json
-    import urllib.error
-    import urllib.request
-
     with urllib.request.urlopen(f"{server.url}/api/runs/{finished_run.id}/live?drawn=") as response:
         state = json.load(response)
     assert not state["active"] and state["signature"]["status"] == "finished"
