@@ -1,12 +1,12 @@
 """The NiN dashboard: configure Network in Network, train it on Fashion-MNIST, look inside it, try it."""
 
 if __name__ == "__main__":  # Streamlit runs this file for every page view
-    from pages.state import app_navigation
+    from ui.state import app_navigation
 
     app_navigation().run()
 else:  # `streamlit run app.py` imports it first: the app, served with the live panel's routes beside it
     import streamlit as st
 
-    from nin_core.live import routes
+    from nin_core.runs.live import routes
 
     app = st.App(__file__, routes=routes())

@@ -13,8 +13,8 @@ import signal
 import sys
 from pathlib import Path
 
-from .config import PRESETS, SETTINGS, ConfigError, ConfigIssue, RunConfig, parse_setting, preset
-from .settings import format_value, help_text
+from nin_core.network.config import PRESETS, SETTINGS, ConfigError, ConfigIssue, RunConfig, parse_setting, preset
+from nin_core.network.settings import format_value, help_text
 
 EXIT_BAD_INPUT = 2
 # Image files larger than this are refused unread: a 40-megapixel RGB BMP (120 MB) still fits.
@@ -83,7 +83,7 @@ def _load_config(args: argparse.Namespace) -> RunConfig:
 
 
 def cmd_shapes(args: argparse.Namespace) -> int:
-    from .shapes import shape_table
+    from nin_core.network.shapes import shape_table
 
     config = _load_config(args)
     # A size too small is what the table itself shows; anything else wrong stops here.
@@ -99,8 +99,8 @@ def cmd_shapes(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .distributed import from_environment, shutdown
-    from .store import RunNotFound, RunStore
+    from nin_core.network.distributed import from_environment, shutdown
+    from nin_core.runs.store import RunNotFound, RunStore
 
     if args.resume is not None:  # an ended run, queued again to train on, then trained here as a queued run
         args.run_id = _queue_continuation(args)
@@ -126,8 +126,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _queue_continuation(args: argparse.Namespace) -> int:
     """``--resume RUN_ID [--epochs N]``: the run queued again, claimed by this process; its id."""
-    from .jobs import continue_run
-    from .store import RunNotFound, RunStore
+    from nin_core.runs.jobs import continue_run
+    from nin_core.runs.store import RunNotFound, RunStore
 
     given = {k for k, v in vars(args).items() if k.startswith(SETTING_DEST) and v is not None}
     if given - {SETTING_DEST + "epochs"} or args.preset or args.config or args.run_id is not None:
@@ -147,10 +147,10 @@ def _queue_continuation(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, config, dist) -> int:
-    from .data import find_dataset
-    from .jobs import launch_issues, run_training
-    from .store import RunStore
-    from .train import Trainer, closing_lines
+    from nin_core.network.data import find_dataset
+    from nin_core.network.train import Trainer, closing_lines
+    from nin_core.runs.jobs import launch_issues, run_training
+    from nin_core.runs.store import RunStore
 
     # Bad settings, a missing device or no data set: bad input, said before anything is recorded.
     issues = launch_issues(config)
@@ -211,8 +211,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 def _predictor(args: argparse.Namespace):
     """The trained model that ``--run`` or ``--checkpoint`` names."""
-    from .predict import Predictor
-    from .store import RunNotFound, RunStore
+    from nin_core.network.predict import Predictor
+    from nin_core.runs.store import RunNotFound, RunStore
 
     if args.run is not None:
         try:
@@ -259,8 +259,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from .explorer import explore, write_pictures
-    from .predict import ImageError, load_image
+    from nin_core.lab.explorer import explore, write_pictures
+    from nin_core.network.predict import ImageError, load_image
 
     predictor = _predictor(args)
     try:
@@ -280,8 +280,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from .store import RunStore
-    from .train import closing_lines
+    from nin_core.network.train import closing_lines
+    from nin_core.runs.store import RunStore
 
     runs = RunStore().list_runs()
     if args.format == "json":
@@ -300,8 +300,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run_bench, to_text
-    from .config import FASHION_MNIST_TRAIN
+    from nin_core.lab.bench import run_bench, to_text
+    from nin_core.network.config import FASHION_MNIST_TRAIN
 
     if not 1 <= args.images <= FASHION_MNIST_TRAIN:
         raise UsageError(f"--images must be between 1 and {FASHION_MNIST_TRAIN}, got {args.images}")
@@ -314,10 +314,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_exercise(args: argparse.Namespace) -> int:
-    from . import exercises
-    from .data import find_dataset
-    from .jobs import launch_issues
-    from .store import RunStore
+    from nin_core.lab import exercises
+    from nin_core.network.data import find_dataset
+    from nin_core.runs.jobs import launch_issues
+    from nin_core.runs.store import RunStore
 
     try:
         ex = exercises.exercise(args.number)
@@ -368,7 +368,7 @@ def cmd_exercise(args: argparse.Namespace) -> int:
 
 
 def cmd_code(args: argparse.Namespace) -> int:
-    from .export import export_script
+    from nin_core.lab.export import export_script
 
     config = _load_config(args)
     issues = config.validate()
@@ -379,8 +379,8 @@ def cmd_code(args: argparse.Namespace) -> int:
 
 
 def cmd_work(args: argparse.Namespace) -> int:
-    from .jobs import work
-    from .store import RunStore
+    from nin_core.runs.jobs import work
+    from nin_core.runs.store import RunStore
 
     work(RunStore())
     return 0
@@ -449,8 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .checkpoint import CheckpointError
-    from .data import DataNotFoundError
+    from nin_core.network.checkpoint import CheckpointError
+    from nin_core.network.data import DataNotFoundError
 
     try:
         args = build_parser().parse_args(argv)

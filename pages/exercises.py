@@ -3,9 +3,9 @@ with its table, curves and a conclusion written from the runs' numbers."""
 
 import streamlit as st
 
-from nin_core.exercises import EXERCISES
-from pages import exercise_parts as parts
-from pages.state import inside_app
+from nin_core.lab.exercises import EXERCISES
+from ui import exercise_parts as parts
+from ui.state import inside_app
 
 inside_app()
 

@@ -5,14 +5,14 @@ import secrets
 
 import streamlit as st
 
-from nin_core.charts import png_bytes
-from nin_core.data import CLASS_NAMES, DataNotFoundError, sample_test_images
-from nin_core.evaluation import model_choices
-from nin_core.explorer import explore
-from nin_core.predict import ImageError, load_image
-from pages import explore_parts as parts
-from pages.model_picker import pick_model
-from pages.state import get_store, inside_app
+from nin_core.lab.explorer import explore
+from nin_core.network.charts import png_bytes
+from nin_core.network.data import CLASS_NAMES, DataNotFoundError, sample_test_images
+from nin_core.network.predict import ImageError, load_image
+from nin_core.runs.models import model_choices
+from ui import explore_parts as parts
+from ui.model_picker import pick_model
+from ui.state import get_store, inside_app
 
 inside_app()
 

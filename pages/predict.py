@@ -4,15 +4,15 @@ import secrets
 
 import streamlit as st
 
-from nin_core.charts import enlarge, png_bytes, top_k_figure
-from nin_core.config import preset
-from nin_core.data import CLASS_NAMES, DataNotFoundError, sample_test_images
-from nin_core.evaluation import model_choices
-from nin_core.jobs import ensure_worker
-from nin_core.predict import Prediction, Predictor, overlay
-from pages.live_run import launched_here
-from pages.model_picker import pick_model
-from pages.state import get_store, inside_app
+from nin_core.network.charts import enlarge, png_bytes, top_k_figure
+from nin_core.network.config import preset
+from nin_core.network.data import CLASS_NAMES, DataNotFoundError, sample_test_images
+from nin_core.network.predict import Prediction, Predictor, overlay
+from nin_core.runs.jobs import ensure_worker
+from nin_core.runs.models import model_choices
+from ui.live_run import launched_here
+from ui.model_picker import pick_model
+from ui.state import get_store, inside_app
 
 inside_app()
 

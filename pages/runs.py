@@ -5,19 +5,19 @@ from pathlib import Path
 
 import streamlit as st
 
-from nin_core.charts import (
-    confusion_figure,
-    curves_figure,
-    enlarge,
-    hyperparameter_figure,
-    per_class_figure,
-    runs_styler,
+from nin_core.network.charts import confusion_figure, curves_figure, enlarge, per_class_figure
+from nin_core.network.checkpoint import CheckpointError
+from nin_core.network.data import DataNotFoundError
+from nin_core.network.evaluation import (
+    DEFAULT_EVAL_SIZE,
+    Evaluation,
+    checkpoint_stamp,
+    evaluate_checkpoint,
+    gallery_images,
 )
-from nin_core.checkpoint import CheckpointError
-from nin_core.data import DataNotFoundError
-from nin_core.evaluation import DEFAULT_EVAL_SIZE, Evaluation, checkpoint_stamp, evaluate_checkpoint, gallery_images
-from pages.live_run import continue_form
-from pages.state import get_store, inside_app
+from nin_core.runs.charts import hyperparameter_figure, runs_styler
+from ui.live_run import continue_form
+from ui.state import get_store, inside_app
 
 inside_app()
 

@@ -4,11 +4,11 @@ from dataclasses import replace
 
 import streamlit as st
 
-from nin_core.charts import shape_cost_figure, shape_styler
-from nin_core.config import MAX_RESIZE, PRECISIONS, SETTINGS
-from nin_core.memory import format_bytes, memory_estimate, resolve_precision
-from nin_core.shapes import shape_table
-from pages.state import get_config, inside_app
+from nin_core.network.charts import shape_cost_figure, shape_styler
+from nin_core.network.config import MAX_RESIZE, PRECISIONS, SETTINGS
+from nin_core.network.memory import format_bytes, memory_estimate, resolve_precision
+from nin_core.network.shapes import shape_table
+from ui.state import get_config, inside_app
 
 inside_app()
 

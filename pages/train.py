@@ -3,16 +3,16 @@ long it will take, then train it (or a small sweep) in the background and watch 
 
 import streamlit as st
 
-from nin_core.durations import format_duration
-from nin_core.estimate import estimate_run, throughput
-from nin_core.export import export_script
-from nin_core.jobs import ensure_worker
-from nin_core.shapes import shape_table
-from nin_core.sweep import SWEEPABLE, pick_live_run, plan_sweep, queue_sweep, sweep_label
-from nin_core.urlconfig import describe
-from pages.live_run import launched_here, live_run, panel_note, status_markdown
-from pages.settings_form import SettingsForm, problem_markdown, shape_summary
-from pages.state import (
+from nin_core.lab.estimate import estimate_run, throughput
+from nin_core.lab.export import export_script
+from nin_core.network.durations import format_duration
+from nin_core.network.shapes import shape_table
+from nin_core.runs.jobs import ensure_worker
+from nin_core.runs.sweep import SWEEPABLE, pick_live_run, plan_sweep, queue_sweep, sweep_label
+from nin_core.runs.urlconfig import describe
+from ui.live_run import launched_here, live_run, panel_note, status_markdown
+from ui.settings_form import SettingsForm, problem_markdown, shape_summary
+from ui.state import (
     URL_ISSUES,
     changes_caption,
     config_file_buttons,

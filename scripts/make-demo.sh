@@ -11,7 +11,7 @@ seconds=$(( $(date +%s) - start ))
 mkdir -p nin_core/demo
 NIN_HOME="$home" SECONDS_TAKEN="$seconds" .venv/bin/python - <<'PY'
 import json, os, platform, shutil, subprocess
-from nin_core.store import RunStore
+from nin_core.runs.store import RunStore
 
 [run] = RunStore().list_runs()
 shutil.copyfile(run.checkpoint, "nin_core/demo/demo.pt")

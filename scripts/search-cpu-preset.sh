@@ -32,7 +32,7 @@ for name in "${names[@]}"; do
     --name "$name" --quiet > /dev/null
   printf '%-16s %5d s  ' "$name" $(( ($(date +%s%N) - start) / 1000000000 ))
   NIN_HOME="$home" .venv/bin/python -c "
-from nin_core.store import RunStore
+from nin_core.runs.store import RunStore
 run = RunStore().list_runs()[0]
 print(f\"val acc {run.final['test_acc']:.4f}  train acc {run.final['train_acc']:.4f}  \"
       f\"{run.final['examples_per_sec']:.0f} examples/s  load {open('/proc/loadavg').read().split()[0]}\")"

@@ -61,8 +61,8 @@ def nin_home(tmp_path, monkeypatch) -> Path:
 
 
 def stop_recorded_processes(home: Path) -> None:
-    from nin_core.jobs import worker_pid_path
-    from nin_core.store import RunStore
+    from nin_core.runs.jobs import worker_pid_path
+    from nin_core.runs.store import RunStore
 
     if not (home / "runs.sqlite").exists():
         return

@@ -12,8 +12,8 @@ from conftest import APP
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from nin_core.config import TINY, RunConfig
-from nin_core.store import RunStore
+from nin_core.network.config import TINY, RunConfig
+from nin_core.runs.store import RunStore
 
 
 def encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:

@@ -10,15 +10,15 @@ import pytest
 import torch
 from torch import nn
 
-from nin_core import train as train_module
-from nin_core.checkpoint import load_model
-from nin_core.config import CPU, SEED, TINY, TrainConfig
-from nin_core.data import flip_shift, load_fashion_mnist, shift_pixels
-from nin_core.model import build_model
-from nin_core.predict import Predictor
-from nin_core.schedule import lr_at
-from nin_core.shapes import shape_table
-from nin_core.train import Trainer
+from nin_core.network import train as train_module
+from nin_core.network.checkpoint import load_model
+from nin_core.network.config import CPU, SEED, TINY, TrainConfig
+from nin_core.network.data import flip_shift, load_fashion_mnist, shift_pixels
+from nin_core.network.model import build_model
+from nin_core.network.predict import Predictor
+from nin_core.network.schedule import lr_at
+from nin_core.network.shapes import shape_table
+from nin_core.network.train import Trainer
 
 OLD_CHECKPOINT = Path(__file__).parent / "data" / "checkpoint-before-settings.pt"
 

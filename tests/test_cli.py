@@ -76,9 +76,9 @@ def test_bad_config_file_names_the_fields(tmp_path, nin_home):
 def test_predict_tells_what_to_know_about_an_image(tmp_path):
     import torch
 
-    from nin_core.checkpoint import save_checkpoint
-    from nin_core.config import TINY
-    from nin_core.model import build_model
+    from nin_core.network.checkpoint import save_checkpoint
+    from nin_core.network.config import TINY
+    from nin_core.network.model import build_model
 
     torch.manual_seed(0)
     model = save_checkpoint(tmp_path / "tiny.pt", build_model(TINY.arch), TINY, epoch=1)

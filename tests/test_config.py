@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from nin_core.config import PRESETS, SEED, ConfigError, RunConfig, preset
+from nin_core.network.config import PRESETS, SEED, ConfigError, RunConfig, preset
 
 
 def fields_of(config: RunConfig) -> dict[str, str]:

@@ -13,12 +13,12 @@ import pytest
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
-from nin_core import jobs
-from nin_core.checkpoint import save_checkpoint
-from nin_core.config import TINY
-from nin_core.jobs import CHECKPOINT_NAME, continue_run, run_training
-from nin_core.model import build_model
-from nin_core.store import RunStore
+from nin_core.network.checkpoint import save_checkpoint
+from nin_core.network.config import TINY
+from nin_core.network.model import build_model
+from nin_core.runs import jobs
+from nin_core.runs.jobs import CHECKPOINT_NAME, continue_run, run_training
+from nin_core.runs.store import RunStore
 
 # float32 on the CPU with a fixed seed: the same arithmetic in the same order, so a continued run can match.
 CONFIG = TINY.with_overrides(train_size=768, test_size=256, epochs=3, device="cpu", precision="float32",

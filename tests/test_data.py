@@ -12,8 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from nin_core import data
-from nin_core.data import (
+from nin_core.network import data
+from nin_core.network.data import (
     CLASS_NAMES,
     Batches,
     DataNotFoundError,
@@ -146,8 +146,8 @@ def test_asked_for_folder_without_files_is_an_error_naming_it(tmp_path, monkeypa
 
 
 def test_a_data_folder_too_long_or_that_is_a_file_is_the_fields_message_before_launch(tmp_path):
-    from nin_core.config import TINY
-    from nin_core.jobs import launch_issues
+    from nin_core.network.config import TINY
+    from nin_core.runs.jobs import launch_issues
 
     (tmp_path / "passwd").write_text("root:x:0:0\n")
     for folder, said in (("/x" * 10_000, "cannot be used: File name too long."),

@@ -12,10 +12,10 @@ import pytest
 import torch
 from conftest import ROOT
 
-from nin_core.checkpoint import load_model
-from nin_core.config import TINY
-from nin_core.data import Batches
-from nin_core.store import RunStore
+from nin_core.network.checkpoint import load_model
+from nin_core.network.config import TINY
+from nin_core.network.data import Batches
+from nin_core.runs.store import RunStore
 
 # Dropout off: with it, each process draws its own masks and the runs differ by more than rounding.
 CONFIG = TINY.with_overrides(dropout=0.0, epochs=2, train_size=2048, test_size=512, device="cpu", precision="float32")
@@ -67,7 +67,7 @@ def test_two_gloo_processes_train_like_one(tmp_path, nin_home):
 RANK_SCRIPT = """
 import os, torch
 from torch import nn
-from nin_core.distributed import from_environment, shutdown
+from nin_core.network.distributed import from_environment, shutdown
 dist = from_environment("cpu")
 net = nn.parallel.DistributedDataParallel(nn.Linear(4, 2))
 net(torch.randn(3, 4)).sum().backward()

@@ -7,14 +7,14 @@ import math
 
 import pytest
 
-from nin_core import estimate as est
-from nin_core.config import CPU, PRESETS, SEED, TINY, BlockConfig, ConfigIssue, parse_blocks
-from nin_core.durations import format_duration
-from nin_core.estimate import Throughput, estimate_run, throughput
-from nin_core.settings import format_value
-from nin_core.store import RunStore
-from nin_core.sweep import MAX_RUNS, pick_live_run, plan_sweep, queue_position, queue_sweep, sweep_label
-from nin_core.urlconfig import closest_preset, decode, describe, encode
+from nin_core.lab import estimate as est
+from nin_core.lab.estimate import Throughput, estimate_run, throughput
+from nin_core.network.config import CPU, PRESETS, SEED, TINY, BlockConfig, ConfigIssue, parse_blocks
+from nin_core.network.durations import format_duration
+from nin_core.network.settings import format_value
+from nin_core.runs.store import RunStore
+from nin_core.runs.sweep import MAX_RUNS, pick_live_run, plan_sweep, queue_position, queue_sweep, sweep_label
+from nin_core.runs.urlconfig import closest_preset, decode, describe, encode
 
 RATE = Throughput("test device", 1e10, 0.01, 0.0)  # 10 G mult-adds/s, 10 ms a step
 

@@ -10,14 +10,16 @@ import pytest
 import torch
 from PIL import Image
 
-from nin_core import charts
-from nin_core.checkpoint import save_checkpoint
-from nin_core.config import SEED, TINY
-from nin_core.data import CLASS_NAMES, load_fashion_mnist
-from nin_core.evaluation import Evaluation, evaluate, evaluate_checkpoint, gallery_images, model_choices, subset_indices
-from nin_core.model import build_model
-from nin_core.shapes import shape_table
-from nin_core.store import MetricPoint, RunStore
+from nin_core.network import charts
+from nin_core.network.checkpoint import save_checkpoint
+from nin_core.network.config import SEED, TINY
+from nin_core.network.data import CLASS_NAMES, load_fashion_mnist
+from nin_core.network.evaluation import Evaluation, evaluate, evaluate_checkpoint, gallery_images, subset_indices
+from nin_core.network.model import build_model
+from nin_core.network.shapes import shape_table
+from nin_core.runs import charts as run_charts
+from nin_core.runs.models import model_choices
+from nin_core.runs.store import MetricPoint, RunStore
 
 SIZE = 300
 
@@ -66,7 +68,7 @@ def test_mistakes_are_really_wrong(evaluation, checkpoint):
         assert int(data.test_labels[m.index]) == m.true
         assert 0.0 < m.confidence <= 1.0
     # the model itself says so, image by image
-    from nin_core.predict import Predictor
+    from nin_core.network.predict import Predictor
     predictor = Predictor.from_checkpoint(checkpoint)
     images = gallery_images([m.index for m in evaluation.mistakes[:5]])
     for m, img in zip(evaluation.mistakes[:5], images, strict=False):
@@ -164,12 +166,12 @@ def test_runs_table_and_parallel_coordinates(tmp_path):
     store.finish(b, "finished", final={"test_acc": 0.6})
     store.create_run(TINY, "queued")
     runs = store.list_runs()
-    frame = charts.runs_frame(runs)
+    frame = run_charts.runs_frame(runs)
     assert list(frame["name"]) == ["queued", "b", "a"]
     assert frame["test acc"].iloc[2] == 0.7 and np.isnan(frame["test acc"].iloc[0])
-    hp = charts.hyperparameter_frame(runs)
+    hp = run_charts.hyperparameter_frame(runs)
     assert sorted(hp["name"]) == ["a", "b"]
-    fig = charts.hyperparameter_figure(runs)
+    fig = run_charts.hyperparameter_figure(runs)
     (trace,) = fig.data
     assert trace.type == "parcoords"
     labels = [d.label for d in trace.dimensions]
@@ -186,7 +188,7 @@ def test_a_missing_metric_shows_as_a_dash_not_none(tmp_path):
     done = store.create_run(TINY, "done")
     store.finish(done, "finished", final={"test_acc": 0.7312, "train_loss": 0.5, "train_acc": 0.8,
                                           "examples_per_sec": 1234.5})
-    html = charts.runs_styler(store.list_runs()).to_html()
+    html = run_charts.runs_styler(store.list_runs()).to_html()
     assert "73.1%" in html and "1,234" in html and "0.500" in html
     assert "—" in html and "None" not in html and "nan" not in html
 

@@ -14,12 +14,12 @@ import pytest
 from conftest import APP, ROOT
 from streamlit.testing.v1 import AppTest
 
-from nin_core import exercises as exs
-from nin_core.config import CPU, TINY
-from nin_core.estimate import Throughput
-from nin_core.metrics import MetricPoint
-from nin_core.shapes import shape_table
-from nin_core.store import RunStore
+from nin_core.lab import exercises as exs
+from nin_core.lab.estimate import Throughput
+from nin_core.network.config import CPU, TINY
+from nin_core.network.metrics import MetricPoint
+from nin_core.network.shapes import shape_table
+from nin_core.runs.store import RunStore
 
 SMALL = {"train_size": 200, "test_size": 100, "epochs": 1}
 
@@ -108,8 +108,8 @@ def test_the_table_and_its_conclusion_come_from_the_runs(store):
 
 def with_checkpoints(store: RunStore, ex) -> None:
     """Every variant of ``ex`` ended, with a checkpoint of its (untrained) network."""
-    from nin_core.checkpoint import save_checkpoint
-    from nin_core.model import build_model
+    from nin_core.network.checkpoint import save_checkpoint
+    from nin_core.network.model import build_model
 
     for variant, config in ex.configs().items():
         run_id = ended_run(store, ex, variant, 0.5)
@@ -209,13 +209,13 @@ def test_exercise_refuses_bad_input_in_one_line(args, words, nin_home, capsys):
 @pytest.fixture
 def page(nin_home, monkeypatch):
     """The Exercises page, with no background worker started and a fixed device speed (no timing steps)."""
-    import pages.exercise_parts
-    from nin_core import jobs
+    import ui.exercise_parts
+    from nin_core.runs import jobs
 
     started = []
     monkeypatch.setattr(jobs, "ensure_worker", lambda store: started.append(store))
-    monkeypatch.setattr(pages.exercise_parts, "ensure_worker", lambda store: started.append(store))
-    monkeypatch.setattr(pages.exercise_parts, "throughput",
+    monkeypatch.setattr(ui.exercise_parts, "ensure_worker", lambda store: started.append(store))
+    monkeypatch.setattr(ui.exercise_parts, "throughput",
                         lambda *a, **k: Throughput("CPU (test)", 1e10, 0.001, time.time()))
     at = AppTest.from_file(APP, default_timeout=120)
     at.switch_page("pages/exercises.py").run()

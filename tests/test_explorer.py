@@ -10,13 +10,13 @@ import torch
 from helpers import encode, item, noise
 from torch import nn
 
-from nin_core.checkpoint import save_checkpoint
 from nin_core.cli import main
-from nin_core.config import CPU, TINY, RunConfig
-from nin_core.explorer import CHANNEL_CAP, explore, layer_picture
-from nin_core.model import build_model
-from nin_core.predict import Predictor
-from nin_core.shapes import shape_table
+from nin_core.lab.explorer import CHANNEL_CAP, explore, layer_picture
+from nin_core.network.checkpoint import save_checkpoint
+from nin_core.network.config import CPU, TINY, RunConfig
+from nin_core.network.model import build_model
+from nin_core.network.predict import Predictor
+from nin_core.network.shapes import shape_table
 
 VARIANTS = {
     "chapter": TINY.arch,

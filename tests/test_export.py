@@ -13,14 +13,14 @@ import pytest
 import torch
 from conftest import CHAPTER_SHAPES, ROOT
 
-from nin_core.bench import torchvision_root
 from nin_core.cli import main
-from nin_core.config import CPU, SEED, SEED_BN, TINY, BlockConfig
-from nin_core.data import find_dataset, flip_shift
-from nin_core.export import export_script
-from nin_core.model import build_model
-from nin_core.schedule import lr_at
-from nin_core.shapes import shape_table
+from nin_core.lab.bench import torchvision_root
+from nin_core.lab.export import export_script
+from nin_core.network.config import CPU, SEED, SEED_BN, TINY, BlockConfig
+from nin_core.network.data import find_dataset, flip_shift
+from nin_core.network.model import build_model
+from nin_core.network.schedule import lr_at
+from nin_core.network.shapes import shape_table
 
 CONFIGS = {
     "seed": SEED,
@@ -132,7 +132,7 @@ def test_the_script_runs_from_the_shell_as_printed(tmp_path):
 def test_the_training_page_shows_and_offers_the_code_of_its_configuration(nin_home, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from nin_core import jobs
+    from nin_core.runs import jobs
 
     monkeypatch.setattr(jobs, "ensure_worker", lambda store: None)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()

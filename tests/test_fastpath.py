@@ -12,10 +12,10 @@ import torch
 import torchvision
 from conftest import ROOT
 
-from nin_core.bench import mfu, peak_tflops, torchvision_root
-from nin_core.config import SEED, TINY
-from nin_core.data import find_dataset, load_fashion_mnist
-from nin_core.train import Trainer, autocast_dtype
+from nin_core.lab.bench import mfu, peak_tflops, torchvision_root
+from nin_core.network.config import SEED, TINY
+from nin_core.network.data import find_dataset, load_fashion_mnist
+from nin_core.network.train import Trainer, autocast_dtype
 
 # With batch norm: without it the tiny network is still leaving chance after three epochs, where any difference in
 # rounding (bf16, or a thread count the tuner changes under load) sends two runs of one seed far apart.

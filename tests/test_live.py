@@ -9,10 +9,10 @@ import os
 import pytest
 from starlette.requests import Request
 
-from nin_core.config import TINY
-from nin_core.live import POLL_S, panel_state, routes
-from nin_core.metrics import MetricPoint
-from nin_core.store import RunStore
+from nin_core.network.config import TINY
+from nin_core.network.metrics import MetricPoint
+from nin_core.runs.live import POLL_S, panel_state, routes
+from nin_core.runs.store import RunStore
 
 
 @pytest.fixture

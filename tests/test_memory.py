@@ -9,14 +9,14 @@ from dataclasses import replace
 import pytest
 import torch
 
-from nin_core import memory
-from nin_core.bench import step_memory
-from nin_core.charts import shape_cost_figure, shape_frame
-from nin_core.config import CPU, SEED, TINY, BlockConfig, RunConfig
-from nin_core.memory import format_bytes, memory_estimate, memory_issue
-from nin_core.model import build_model
-from nin_core.shapes import shape_table
-from nin_core.train import autocast
+from nin_core.lab.bench import step_memory
+from nin_core.network import memory
+from nin_core.network.charts import shape_cost_figure, shape_frame
+from nin_core.network.config import CPU, SEED, TINY, BlockConfig, RunConfig
+from nin_core.network.memory import format_bytes, memory_estimate, memory_issue
+from nin_core.network.model import build_model
+from nin_core.network.shapes import shape_table
+from nin_core.network.train import autocast
 
 VARIANTS = {
     "cpu": CPU,

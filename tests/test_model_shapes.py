@@ -11,9 +11,9 @@ import pytest
 import torch
 from conftest import CHAPTER_SHAPES
 
-from nin_core.config import PRESETS, SEED, ArchConfig, BlockConfig
-from nin_core.model import NiN, build_model, nin_block
-from nin_core.shapes import min_input_size, shape_table, size_problem
+from nin_core.network.config import PRESETS, SEED, ArchConfig, BlockConfig
+from nin_core.network.model import NiN, build_model, nin_block
+from nin_core.network.shapes import min_input_size, shape_table, size_problem
 
 SEED_CHAPTER = Path(__file__).resolve().parents[2] / "shared" / "seed" / "nin-chapter.md"
 

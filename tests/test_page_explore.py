@@ -11,18 +11,18 @@ from conftest import APP
 from helpers import encode, finished_run, item, predict_page
 from streamlit.testing.v1 import AppTest
 
-from nin_core import evaluation
-from nin_core.checkpoint import save_checkpoint
-from nin_core.config import CPU, TINY, BlockConfig, RunConfig
-from nin_core.explorer import CHANNEL_CAP
-from nin_core.model import build_model
-from nin_core.shapes import shape_table
+from nin_core.lab.explorer import CHANNEL_CAP
+from nin_core.network.checkpoint import save_checkpoint
+from nin_core.network.config import CPU, TINY, BlockConfig, RunConfig
+from nin_core.network.model import build_model
+from nin_core.network.shapes import shape_table
+from nin_core.runs import models
 
 
 @pytest.fixture(autouse=True)
 def no_demo(tmp_path, monkeypatch):
     """Whether or not the shipped demo model is there, these tests see only what they set up."""
-    monkeypatch.setattr(evaluation, "DEMO_CHECKPOINT", tmp_path / "demo" / "demo.pt")
+    monkeypatch.setattr(models, "DEMO_CHECKPOINT", tmp_path / "demo" / "demo.pt")
 
 
 def trained(home, tmp_path, config: RunConfig) -> None:

@@ -12,17 +12,17 @@ from conftest import APP
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from nin_core import evaluation
-from nin_core.checkpoint import save_checkpoint
-from nin_core.config import TINY
-from nin_core.model import build_model
-from nin_core.store import RunStore
+from nin_core.network.checkpoint import save_checkpoint
+from nin_core.network.config import TINY
+from nin_core.network.model import build_model
+from nin_core.runs import models
+from nin_core.runs.store import RunStore
 
 
 @pytest.fixture(autouse=True)
 def no_demo(tmp_path, monkeypatch):
     """Whether or not the shipped demo model is there, these tests see only what they set up."""
-    monkeypatch.setattr(evaluation, "DEMO_CHECKPOINT", tmp_path / "demo" / "demo.pt")
+    monkeypatch.setattr(models, "DEMO_CHECKPOINT", tmp_path / "demo" / "demo.pt")
 
 
 def finished_run(home: Path, name: str = "tiny") -> tuple[int, Path]:
@@ -58,8 +58,8 @@ def test_empty_store_says_no_model_yet(nin_home):
 
 
 def test_no_model_offers_to_train_the_cpu_preset(nin_home, monkeypatch):
-    from nin_core import jobs
-    from nin_core.config import CPU
+    from nin_core.network.config import CPU
+    from nin_core.runs import jobs
 
     started = []
     monkeypatch.setattr(jobs, "ensure_worker", started.append)  # no real training process in this test
@@ -76,7 +76,7 @@ def test_no_model_offers_to_train_the_cpu_preset(nin_home, monkeypatch):
 
 def test_demo_model_is_offered_with_its_accuracy(nin_home, tmp_path):
     _, path = finished_run(tmp_path / "elsewhere")
-    demo = evaluation.DEMO_CHECKPOINT
+    demo = models.DEMO_CHECKPOINT
     demo.parent.mkdir(parents=True)
     demo.write_bytes(path.read_bytes())
     (demo.parent / "demo.json").write_text(json.dumps({"config": TINY.to_dict(), "test_acc": 0.9}))

@@ -10,10 +10,10 @@ import torch
 from conftest import APP
 from streamlit.testing.v1 import AppTest
 
-from nin_core.checkpoint import save_checkpoint
-from nin_core.config import TINY
-from nin_core.model import build_model
-from nin_core.store import MetricPoint, RunStore
+from nin_core.network.checkpoint import save_checkpoint
+from nin_core.network.config import TINY
+from nin_core.network.model import build_model
+from nin_core.runs.store import MetricPoint, RunStore
 
 
 def finished_run(store: RunStore, name: str, acc: float, checkpoint: bool = False) -> int:

@@ -9,8 +9,8 @@ import pytest
 from conftest import APP, live_panel, widget
 from streamlit.testing.v1 import AppTest
 
-from nin_core.store import RunStore
-from pages.live_run import SWITCH_GUARD_S
+from nin_core.runs.store import RunStore
+from ui.live_run import SWITCH_GUARD_S
 
 
 def app() -> AppTest:
@@ -115,7 +115,7 @@ def test_a_link_with_values_out_of_range_shows_them_with_their_problems(nin_home
 
 
 def test_uploaded_json_loads_and_a_bad_one_changes_nothing(nin_home):
-    from nin_core.config import TINY
+    from nin_core.network.config import TINY
 
     at = app()
     before = widget(at, "number_input", "Learning rate").value
@@ -131,10 +131,10 @@ def test_uploaded_json_loads_and_a_bad_one_changes_nothing(nin_home):
 
 
 def test_sweep_over_two_lrs_queues_two_runs(nin_home, monkeypatch):
-    import nin_core.jobs
+    import nin_core.runs.jobs
 
     started = []
-    monkeypatch.setattr(nin_core.jobs, "ensure_worker", lambda store: started.append(store.home))
+    monkeypatch.setattr(nin_core.runs.jobs, "ensure_worker", lambda store: started.append(store.home))
     at = choose_preset(app(), "tiny")
     at.selectbox(key="sweep.setting0").set_value("lr").run()
     at.text_input(key="sweep.values0").input("0.001, 0.003").run()
@@ -175,9 +175,9 @@ def test_a_link_with_400_blocks_or_huge_values_echoes_none_of_them(nin_home):
 
 
 def test_after_train_the_run_is_pointed_to_and_scrolled_to_and_tiny_says_what_to_expect(nin_home, monkeypatch):
-    import nin_core.jobs
+    import nin_core.runs.jobs
 
-    monkeypatch.setattr(nin_core.jobs, "ensure_worker", lambda store: None)  # no real training here
+    monkeypatch.setattr(nin_core.runs.jobs, "ensure_worker", lambda store: None)  # no real training here
     at = choose_preset(app(), "tiny")
     tiny = widget(at, "radio", "Preset")
     assert "near 35 % test accuracy" in tiny.proto.captions[tiny.options.index("tiny")]
@@ -199,10 +199,10 @@ def test_after_train_the_run_is_pointed_to_and_scrolled_to_and_tiny_says_what_to
 
 def test_a_run_started_or_stopped_from_elsewhere_is_said_to_be(nin_home, monkeypatch):
     """The panel follows runs this tab did not start or stop; it says so once, not silently."""
-    import nin_core.jobs
-    from nin_core.config import TINY
+    import nin_core.runs.jobs
+    from nin_core.network.config import TINY
 
-    monkeypatch.setattr(nin_core.jobs, "ensure_worker", lambda store: None)  # no real training here
+    monkeypatch.setattr(nin_core.runs.jobs, "ensure_worker", lambda store: None)  # no real training here
     store = RunStore(nin_home)
     first = store.create_run(TINY, "first")
     store.mark_running(first, "cpu")  # by this (live) process

@@ -10,10 +10,10 @@ import torch
 from helpers import encode, item, noise, png_claiming
 from PIL import Image, ImageDraw
 
-from nin_core.checkpoint import CheckpointError, save_checkpoint
-from nin_core.config import TINY, ArchConfig, BlockConfig, RunConfig
-from nin_core.model import build_model
-from nin_core.predict import ImageError, Prediction, Predictor, load_image, overlay, prepare
+from nin_core.network.checkpoint import CheckpointError, save_checkpoint
+from nin_core.network.config import TINY, ArchConfig, BlockConfig, RunConfig
+from nin_core.network.model import build_model
+from nin_core.network.predict import ImageError, Prediction, Predictor, load_image, overlay, prepare
 
 SIZE = TINY.arch.resize
 

@@ -30,13 +30,14 @@ from helpers import finished_run, predict_page
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from nin_core import estimate, evaluation
-from nin_core.checkpoint import load_model, save_checkpoint
-from nin_core.config import TINY
-from nin_core.jobs import CHECKPOINT_NAME
-from nin_core.model import build_model
-from nin_core.store import RunStore
-from nin_core.train import DIVERGED_HINT
+from nin_core.lab import estimate
+from nin_core.network.checkpoint import load_model, save_checkpoint
+from nin_core.network.config import TINY
+from nin_core.network.model import build_model
+from nin_core.network.train import DIVERGED_HINT
+from nin_core.runs import models
+from nin_core.runs.jobs import CHECKPOINT_NAME
+from nin_core.runs.store import RunStore
 
 SMALL = ("--preset", "tiny", "--train-size", "256", "--test-size", "64", "--device", "cpu", "--quiet")
 
@@ -80,7 +81,7 @@ def quick_estimate(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def no_demo(tmp_path, monkeypatch):
-    monkeypatch.setattr(evaluation, "DEMO_CHECKPOINT", tmp_path / "demo" / "demo.pt")
+    monkeypatch.setattr(models, "DEMO_CHECKPOINT", tmp_path / "demo" / "demo.pt")
 
 
 # --- faults during training ------------------------------------------------------------------------------------------

@@ -18,9 +18,10 @@ import torch
 from conftest import APP, widget
 from streamlit.testing.v1 import AppTest
 
-from nin_core import estimate, memory
-from nin_core.config import TINY
-from nin_core.store import RunStore
+from nin_core.lab import estimate
+from nin_core.network import memory
+from nin_core.network.config import TINY
+from nin_core.runs.store import RunStore
 
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
 
@@ -139,7 +140,8 @@ def quick_estimate(monkeypatch):
 def cli_message(case: Case, tmp_path: Path, capsys, monkeypatch) -> str:
     """Run ``train`` in this process (the CLI's own code, without a process start per case) and return its one
     line; training itself is replaced by a failure, in case a bad value got through."""
-    from nin_core import cli, jobs
+    from nin_core import cli
+    from nin_core.runs import jobs
 
     def no_training(*args, **kwargs):
         raise AssertionError("a bad configuration reached training")

@@ -22,10 +22,10 @@ from helpers import encode, finished_run, item, noise, png_claiming, predict_pag
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from nin_core import evaluation
-from nin_core.checkpoint import save_checkpoint
-from nin_core.config import TINY
-from nin_core.model import build_model
+from nin_core.network.checkpoint import save_checkpoint
+from nin_core.network.config import TINY
+from nin_core.network.model import build_model
+from nin_core.runs import models
 
 MB = 1 << 20
 MEMORY_BOUND = 300 * MB  # RSS growth allowed for predicting the whole corpus, bomb and 40 MP files included
@@ -121,7 +121,7 @@ def checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True)
 def no_demo(tmp_path, monkeypatch):
-    monkeypatch.setattr(evaluation, "DEMO_CHECKPOINT", tmp_path / "demo" / "demo.pt")
+    monkeypatch.setattr(models, "DEMO_CHECKPOINT", tmp_path / "demo" / "demo.pt")
 
 
 # --- memory, read from /proc ----------------------------------------------------------------------------------------

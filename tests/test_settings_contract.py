@@ -18,12 +18,14 @@ import torch
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
-from nin_core import cli, estimate, jobs
-from nin_core.checkpoint import load_checkpoint, save_checkpoint
-from nin_core.config import SETTINGS, TINY, BlockConfig, RunConfig
-from nin_core.model import build_model
-from nin_core.settings import Setting, format_value
-from nin_core.urlconfig import decode, encode
+from nin_core import cli
+from nin_core.lab import estimate
+from nin_core.network.checkpoint import load_checkpoint, save_checkpoint
+from nin_core.network.config import SETTINGS, TINY, BlockConfig, RunConfig
+from nin_core.network.model import build_model
+from nin_core.network.settings import Setting, format_value
+from nin_core.runs import jobs
+from nin_core.runs.urlconfig import decode, encode
 
 NAMES = list(SETTINGS)
 
@@ -176,7 +178,7 @@ def test_config_imports_no_torch():
     import subprocess
     import sys
 
-    code = "import sys, nin_core.config; print('torch' in sys.modules)"
+    code = "import sys, nin_core.network.config; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

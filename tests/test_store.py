@@ -11,8 +11,8 @@ import threading
 
 import pytest
 
-from nin_core.config import TINY
-from nin_core.store import MetricPoint, RunNotFound, RunStore
+from nin_core.network.config import TINY
+from nin_core.runs.store import MetricPoint, RunNotFound, RunStore
 
 
 def test_run_lifecycle(nin_home):
@@ -64,7 +64,7 @@ def test_delete_refuses_a_running_run_and_removes_a_finished_one(nin_home):
 
 CLAIMER = textwrap.dedent("""
     import sys, time
-    from nin_core.store import RunStore
+    from nin_core.runs.store import RunStore
     store = RunStore(sys.argv[1]); run_id = int(sys.argv[2])
     store.mark_running(run_id, "cpu")
     print("running", flush=True)
@@ -87,7 +87,7 @@ def test_a_killed_trainer_is_noticed_as_interrupted(nin_home, processes):
 def test_a_queued_run_held_by_a_dead_process_goes_back_to_the_queue(nin_home, processes):
     store = RunStore()
     run_id = store.create_run(TINY)
-    proc = processes.start([sys.executable, "-c", "import sys; from nin_core.store import RunStore; "
+    proc = processes.start([sys.executable, "-c", "import sys; from nin_core.runs.store import RunStore; "
                             "RunStore(sys.argv[1]).claim(int(sys.argv[2]))", str(nin_home), str(run_id)])
     proc.wait()
     assert store.claim_next() == run_id  # the claimant is gone, so this process can take it
@@ -95,7 +95,7 @@ def test_a_queued_run_held_by_a_dead_process_goes_back_to_the_queue(nin_home, pr
 
 WRITER = textwrap.dedent("""
     import sys
-    from nin_core.store import MetricPoint, RunStore
+    from nin_core.runs.store import MetricPoint, RunStore
     store = RunStore(sys.argv[1]); run_id = int(sys.argv[2]); n = int(sys.argv[3])
     store.mark_running(run_id, "cpu")
     for i in range(n):

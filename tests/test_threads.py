@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from nin_core.live import POLL_S
-from nin_core.threads import LONGEST_WAIT_S, WINDOW_S, ThreadTuner, thread_counts
+from nin_core.network.threads import LONGEST_WAIT_S, WINDOW_S, ThreadTuner, thread_counts
+from nin_core.runs.live import POLL_S
 
 
 @pytest.fixture(autouse=True)

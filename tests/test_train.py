@@ -8,12 +8,12 @@ import math
 import pytest
 import torch
 
-from nin_core import train as train_module
-from nin_core.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
-from nin_core.config import TINY
-from nin_core.data import load_fashion_mnist
-from nin_core.model import build_model
-from nin_core.train import STALLED_HINT, Trainer, closing_lines
+from nin_core.network import train as train_module
+from nin_core.network.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from nin_core.network.config import TINY
+from nin_core.network.data import load_fashion_mnist
+from nin_core.network.model import build_model
+from nin_core.network.train import STALLED_HINT, Trainer, closing_lines
 
 SMALL = TINY.with_overrides(train_size=1024, test_size=256, epochs=2, device="cpu")
 

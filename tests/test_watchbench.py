@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from nin_core.watchbench import Measurement, _children, cpu_seconds, descendants, summary, turns
+from nin_core.lab.watchbench import Measurement, _children, cpu_seconds, descendants, summary, turns
 
 
 def measured(tabs: int, rate: float, round_: int = 1) -> Measurement:

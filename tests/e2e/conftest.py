@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from nin_core.watchbench import AppDidNotStart, serve_app
+from nin_core.lab.watchbench import AppDidNotStart, serve_app
 
 try:
     from playwright.sync_api import expect

@@ -147,7 +147,7 @@ class RunWatch:
     which is no failure; a stuck run is."""
 
     def __init__(self, server, run_id: int):
-        from nin_core.store import RunStore
+        from nin_core.runs.store import RunStore
 
         self.store, self.run_id = RunStore(server.home), run_id
         self.state, self.moved_at = None, time.monotonic()
@@ -163,7 +163,7 @@ class RunWatch:
 
 def start_run(page, server) -> RunWatch:
     """Press Train: the run it queued (the store's newer one), once the worker trains it and the page shows it."""
-    from nin_core.store import RunStore
+    from nin_core.runs.store import RunStore
 
     store = RunStore(server.home)
     newest = max((r.id for r in store.list_runs()), default=0)
@@ -197,7 +197,7 @@ def wait_until_percent_above(page, watch: RunWatch, floor: int) -> int:
 
 def end_run(server, run_id: int, timeout_s: float = 60) -> None:
     """Leave no run training for the next test: ask it to stop (as the Stop button does) and wait till it ends."""
-    from nin_core.store import RunStore
+    from nin_core.runs.store import RunStore
 
     store = RunStore(server.home)
     if store.get_run(run_id).active:
@@ -280,7 +280,7 @@ def test_a_run_is_still_followed_after_visiting_another_page(page, server):
 
 
 def test_stop_a_run(page, server):
-    from nin_core.store import RunStore
+    from nin_core.runs.store import RunStore
 
     choose_tiny(page, server, train_size=1000, test_size=500, epochs=100)  # runs until stopped, however fast
     watch = start_run(page, server)
@@ -312,7 +312,7 @@ CLI_TINY = ["-m", "nin_core", "train", "--preset", "tiny", "--train-size", "1000
 
 
 def run_named(server, name: str):
-    from nin_core.store import RunStore
+    from nin_core.runs.store import RunStore
 
     [run] = [r for r in RunStore(server.home).list_runs() if r.name == name]
     return run
@@ -331,7 +331,7 @@ def finished_run(server):
 def stopped_run(server, processes, name: str):
     """A run trained with the command line until it has curve points, then asked to stop, as the Stop button
     does: it ends stopped, mid-run."""
-    from nin_core.store import RunStore
+    from nin_core.runs.store import RunStore
 
     store = RunStore(server.home)
     proc = processes.start([sys.executable, *CLI_TINY, "--epochs", "100", "--name", name],
@@ -380,8 +380,8 @@ def choose_exactly(page, picker, labels: list[str]) -> None:
 
 
 def test_predict_real_test_images_and_survive_a_broken_file(page, server, tmp_path, finished_run):
-    from nin_core.charts import png_bytes
-    from nin_core.data import CLASS_NAMES, sample_test_images
+    from nin_core.network.charts import png_bytes
+    from nin_core.network.data import CLASS_NAMES, sample_test_images
 
     files, labels = [], []
     for image, label in sample_test_images(40, seed=11):  # three real test images of three classes
@@ -494,8 +494,8 @@ def test_runs_lists_the_finished_run_and_overlays_two(page, server, finished_run
 
 
 def test_runs_lists_a_run_from_elsewhere_without_a_click(own_app):
-    from nin_core.config import TINY
-    from nin_core.store import RunStore
+    from nin_core.network.config import TINY
+    from nin_core.runs.store import RunStore
 
     # A store of its own: in the shared one, other tests' runs (long names) push columns of the grid out of view.
     page, server = own_app

@@ -1,0 +1,347 @@
+"""``python -m nin_core.watchbench``: what watching a run live costs it.
+
+The same run trains again and again through the dashboard's own path (queued in the store, trained by the
+background worker) while ``streamlit run app.py`` serves the app, with no browser, then with one and with two
+headless Chromium tabs following it on the training page; the conditions take turns, so a neighbour's load falls
+on all of them alike. Each run's figure is the one it records (d2l's examples/sec over its training time).
+
+Every run waits for the device until its tabs show it (the bench holds the device's lock meanwhile), so opening
+the tabs is not counted, only following the run. Also reported, over each run's training: the CPU seconds the
+app server and the browser used per second, the largest gap between two updates of the run's progress as the
+tab saw them, and the load (the 1-minute average, and the cores other processes kept busy).
+
+    python -m nin_core.watchbench                          # tiny and cpu, 0/1/2 tabs, 2 rounds: ~5 min idle
+    python -m nin_core.watchbench --presets tiny --rounds 1 --tabs 0 1
+    OMP_WAIT_POLICY=PASSIVE python -m nin_core.watchbench  # the worker inherits the environment: try a setting
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from nin_core.network.config import PRESETS
+from nin_core.runs.jobs import _device_lock_path, _flock, ensure_worker, worker_pid_path
+from nin_core.runs.store import RunStore
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("NIN_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
+VIEWPORT = {"width": 1400, "height": 900}
+# The runs: the issue's tiny run (20,000 images, 3 epochs), and the cpu preset on as many images for one epoch.
+RUNS = {"tiny": {"train_size": 20_000, "epochs": 3, "test_size": 1000},
+        "cpu": {"train_size": 20_000, "epochs": 1, "test_size": 1000}}
+SETTLE_S = 2.0  # after the tabs show the queued run, before it may start: the page's first draw is over
+TICK = os.sysconf("SC_CLK_TCK")
+
+# Installed in each tab: [time in ms, text] each time the run's progress text changed, as the person watching sees it.
+WATCH_JS = """() => {
+    window.__updates = [];
+    let last = null;
+    new MutationObserver(() => {
+        const bar = document.querySelector('[data-testid="live-progress"]');
+        const text = bar ? bar.innerText : null;
+        if (text !== last) { last = text; window.__updates.push([performance.now(), text]); }
+    }).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+@dataclass
+class Measurement:
+    preset: str
+    tabs: int
+    round: int
+    run_id: int
+    examples_per_sec: float
+    train_s: float
+    server_cpu: float  # CPU seconds per second of training: the app server, the browser, the worker
+    browser_cpu: float
+    worker_cpu: float
+    others_cores: float  # cores kept busy by every other process of the machine meanwhile
+    load: tuple[float, float]  # 1-minute load average before and after
+    max_update_gap_s: float | None  # the longest the tabs' progress went without an update
+
+
+class AppDidNotStart(RuntimeError):
+    """The app server exited or did not answer; the message ends with its log's last lines."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_app(home: Path, log: Path, timeout_s: float = 90) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`streamlit run app.py` on a free 127.0.0.1 port with ``home`` as its NIN_HOME: (its address, its process),
+    stopped (by its process group) at the end. AppDidNotStart if it does not come up (the browser tests share
+    this)."""
+    port = free_port()
+    env = os.environ | {"NIN_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
+             "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise AppDidNotStart(f"streamlit exited with {proc.returncode}:\n{_tail(log)}")
+            with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise AppDidNotStart(f"streamlit did not answer on {url} within {timeout_s:g} s:\n{_tail(log)}")
+            time.sleep(0.3)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # its own session: the group is the server's pid
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+def _tail(log: Path, n: int = 3000) -> str:
+    try:
+        return log.read_text(errors="replace")[-n:]
+    except OSError:
+        return ""
+
+
+# --- CPU accounting from /proc --------------------------------------------------------------------------
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def descendants(pid: int, tree: dict[int, list[int]]) -> set[int]:
+    found, todo = set(), [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def cpu_seconds(pids: set[int]) -> float:
+    """User and system CPU seconds the processes used so far (those that are gone count nothing)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine spent busy (not idle, not waiting on I/O), over all its cores."""
+    user, nice, system, _idle, _iowait, irq, softirq = map(int, Path("/proc/stat").read_text().split()[1:8])
+    return (user + nice + system + irq + softirq) / TICK
+
+
+def load_1min() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+# --- one measured run ---------------------------------------------------------------------------------
+
+class Bench:
+    """The app, a browser and the run store: each ``measure`` trains one run and reads what it cost."""
+
+    def __init__(self, url: str, server: subprocess.Popen, home: Path, browser, size: dict):
+        self.url, self.server, self.store, self.browser, self.size = url, server, RunStore(home), browser, size
+
+    def open_tab(self):
+        context = self.browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        page.set_default_timeout(180_000)
+        page.goto(self.url + "/")
+        return context, page
+
+    def warm_up(self) -> None:
+        """One tab on the training page, until it has drawn: the time estimate's measurement is made and kept."""
+        context, page = self.open_tab()
+        page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
+        page.get_by_role("button", name="Train", exact=True).wait_for()
+        context.close()
+
+    def measure(self, preset: str, tabs: int, round_: int) -> Measurement:
+        config = PRESETS[preset].with_overrides(**RUNS[preset] | self.size)
+        lock = _device_lock_path(self.store, "cpu")
+        contexts = []
+        with _flock(lock, wait=lambda: True):  # the run waits for the device until its tabs are ready
+            run_id = self.store.create_run(config, f"watchbench {preset}, {tabs} tab{'s' * (tabs != 1)}")
+            ensure_worker(self.store)
+            for _ in range(tabs):
+                context, page = self.open_tab()
+                page.get_by_role("button", name=f"Cancel run {run_id}", exact=True).wait_for()
+                page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
+                page.evaluate(WATCH_JS)
+                contexts.append((context, page))
+            while (worker := self.store.get_run(run_id).pid) is None:  # the worker that claimed it
+                time.sleep(0.2)
+            time.sleep(SETTLE_S)
+            before = self._cpu(worker)
+            load_before = load_1min()
+        after = self._train_end(run_id, worker)
+        while (run := self.store.get_run(run_id)).active:
+            time.sleep(0.5)
+        gaps = [self._max_gap(page) for _, page in contexts]
+        for context, _ in contexts:
+            context.close()
+        if run.status != "finished":
+            raise RuntimeError(f"run {run_id} ended {run.status}: {run.message}")
+        wall = after["wall"] - before["wall"]
+        used = {k: (after[k] - before[k]) / wall for k in before}
+        return Measurement(preset, tabs, round_, run_id, run.final["examples_per_sec"],
+                           config.train.train_size * config.train.epochs / run.final["examples_per_sec"],
+                           used["server"], used["browser"], used["worker"],
+                           used["busy"] - used["server"] - used["browser"] - used["worker"] - used["bench"],
+                           (load_before, load_1min()), max(gaps) if gaps else None)
+
+    def _cpu(self, worker: int) -> dict[str, float]:
+        tree = _children()
+        server = {self.server.pid} | descendants(self.server.pid, tree)
+        worker_tree = {worker} | descendants(worker, tree)
+        ours = descendants(os.getpid(), tree) - server - worker_tree
+        return {"wall": time.monotonic(), "busy": busy_cpu_seconds(), "server": cpu_seconds(server),
+                "browser": cpu_seconds(ours), "worker": cpu_seconds(worker_tree), "bench": cpu_seconds({os.getpid()})}
+
+    def _train_end(self, run_id: int, worker: int) -> dict[str, float]:
+        """The CPU used so far, read as the run's last training step is done (before the page's own rerun for
+        the run's end, which is not watching)."""
+        while (run := self.store.get_run(run_id)).active and run.progress.get("fraction", 0.0) < 1.0:
+            time.sleep(0.5)
+        return self._cpu(worker)
+
+    @staticmethod
+    def _max_gap(page) -> float | None:
+        """The longest the tab's progress went without an update while the run trained: between two updates of
+        one epoch's training (loading the data and evaluating report nothing new for a while, rightly)."""
+        updates = page.evaluate("() => window.__updates")
+        gaps = [(b[0] - a[0]) / 1000 for a, b in zip(updates[:-1], updates[1:], strict=True)
+                if a[1] and b[1] and a[1].endswith("training") and b[1].endswith("training")
+                and a[1].split(" · ")[0] == b[1].split(" · ")[0]]
+        return max(gaps) if gaps else None
+
+
+def turns(tabs: list[int], rounds: int) -> Iterator[tuple[int, int]]:
+    """(round, tabs) in an order that alternates: forwards in odd rounds, backwards in even ones."""
+    for r in range(1, rounds + 1):
+        for t in (tabs if r % 2 else tabs[::-1]):
+            yield r, t
+
+
+def summary(results: list[Measurement]) -> list[dict]:
+    """Per preset and number of tabs: the median examples/sec and its ratio to the unwatched median."""
+    rows = []
+    for preset in dict.fromkeys(m.preset for m in results):
+        mine = [m for m in results if m.preset == preset]
+        base = statistics.median(m.examples_per_sec for m in mine if m.tabs == 0) \
+            if any(m.tabs == 0 for m in mine) else None
+        for tabs in sorted({m.tabs for m in mine}):
+            these = [m for m in mine if m.tabs == tabs]
+            rate = statistics.median(m.examples_per_sec for m in these)
+            gaps = [m.max_update_gap_s for m in these if m.max_update_gap_s is not None]
+            rows.append({"preset": preset, "tabs": tabs, "runs": len(these), "examples_per_sec": rate,
+                         "ratio": rate / base if base else None,
+                         "server_cpu": statistics.median(m.server_cpu for m in these),
+                         "browser_cpu": statistics.median(m.browser_cpu for m in these),
+                         "others_cores": statistics.median(m.others_cores for m in these),
+                         "max_update_gap_s": max(gaps) if gaps else None})
+    return rows
+
+
+def to_text(results: list[Measurement], rows: list[dict]) -> str:
+    lines = ["preset  tabs  round  run  examples/s  train s  server  browser  worker  others  load      gap s"]
+    for m in results:
+        gap = f"{m.max_update_gap_s:.1f}" if m.max_update_gap_s is not None else "—"
+        lines.append(f"{m.preset:<6}  {m.tabs:>4}  {m.round:>5}  {m.run_id:>3}  {m.examples_per_sec:>10,.0f}  "
+                     f"{m.train_s:>7.1f}  {m.server_cpu:>6.2f}  {m.browser_cpu:>7.2f}  {m.worker_cpu:>6.2f}  "
+                     f"{m.others_cores:>6.2f}  {m.load[0]:.1f}→{m.load[1]:.1f}  {gap:>5}")
+    lines += ["", "preset  tabs  runs  median examples/s  watched/unwatched  server  browser  others  max gap s"]
+    for r in rows:
+        ratio = f"{r['ratio']:.0%}" if r["ratio"] is not None else "—"
+        gap = f"{r['max_update_gap_s']:.1f}" if r["max_update_gap_s"] is not None else "—"
+        lines.append(f"{r['preset']:<6}  {r['tabs']:>4}  {r['runs']:>4}  {r['examples_per_sec']:>17,.0f}  "
+                     f"{ratio:>17}  {r['server_cpu']:>6.2f}  {r['browser_cpu']:>7.2f}  {r['others_cores']:>6.2f}  "
+                     f"{gap:>9}")
+    lines.append("(CPU columns: cores used on average while the run trained; gap: the longest a tab's progress "
+                 "went without an update)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nin_core.watchbench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--presets", nargs="+", choices=list(RUNS), default=list(RUNS))
+    parser.add_argument("--tabs", nargs="+", type=int, default=[0, 1, 2], help="numbers of watching tabs to try")
+    parser.add_argument("--rounds", type=int, default=2, help="each condition this many times, taking turns")
+    parser.add_argument("--train-size", type=int, help="training images of every run (default: as RUNS says)")
+    parser.add_argument("--epochs", type=int, help="epochs of every run (default: as RUNS says)")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    args = parser.parse_args(argv)
+    size = {k: v for k, v in (("train_size", args.train_size), ("epochs", args.epochs)) if v is not None}
+    from playwright.sync_api import sync_playwright
+
+    results: list[Measurement] = []
+    with tempfile.TemporaryDirectory(prefix="nin-watchbench-") as tmp, \
+            serve_app(Path(tmp) / "home", Path(tmp) / "streamlit.log") as (url, server), \
+            sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        bench = Bench(url, server, Path(tmp) / "home", browser, size)
+        try:
+            bench.warm_up()
+            for round_, tabs in turns(args.tabs, args.rounds):
+                for preset in args.presets:
+                    results.append(bench.measure(preset, tabs, round_))
+                    if args.format == "text":
+                        print(to_text(results[-1:], []).splitlines()[1], file=sys.stderr, flush=True)
+        finally:
+            browser.close()
+            _stop_worker(bench.store)
+    rows = summary(results)
+    if args.format == "json":
+        print(json.dumps({"runs": [asdict(m) for m in results], "summary": rows}, indent=2))
+    else:
+        print(to_text(results, rows))
+    return 0
+
+
+def _stop_worker(store: RunStore) -> None:
+    """The worker this bench started, if it is still there (by the pid it recorded)."""
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(worker_pid_path(store).read_text())
+        if b"nin_core" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            os.kill(pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

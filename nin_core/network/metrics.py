@@ -1,0 +1,64 @@
+"""What a run reports as it trains: the curves' points and the live progress (no storage, no torch)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """One point of the curves, at a fractional epoch as d2l's animator plots them; test accuracy only at epoch
+    ends; ``lr`` the learning rate in use at that point."""
+
+    epoch: float
+    train_loss: float | None = None
+    train_acc: float | None = None
+    test_acc: float | None = None
+    examples_per_sec: float | None = None
+    lr: float | None = None
+
+
+@dataclass
+class Progress:
+    """What a person watching a run wants to know, reported to the callback and stored with the run."""
+
+    phase: str  # loading data, training, evaluating, finished
+    device: str
+    epoch: int  # 1-based epoch under way
+    epochs: int
+    batch: int = 0
+    batches: int = 0
+    train_loss: float | None = None
+    train_acc: float | None = None
+    test_acc: float | None = None
+    examples_per_sec: float | None = None
+    elapsed_s: float = 0.0
+    eta_s: float | None = None
+    lr: float | None = None
+
+    @property
+    def fraction(self) -> float:
+        """How much of the whole run is done, 0..1."""
+        if not self.batches:
+            return 0.0
+        return min(1.0, ((self.epoch - 1) + self.batch / self.batches) / self.epochs)
+
+
+# --- chance level ---------------------------------------------------------------------------------------------
+
+CHANCE_LOSS_MARGIN = 0.02  # a loss this close to ln(classes) has not left the start
+CHANCE_ACC_MARGIN = 0.05  # on a small subset, always answering the most frequent class scores a little above 1/C
+
+
+def chance_loss(num_classes: int) -> float:
+    """The cross-entropy of a network that knows nothing (every logit equal): ln(classes), 2.303 for ten."""
+    return math.log(num_classes)
+
+
+def at_chance(loss: float | None, accuracy: float | None, num_classes: int) -> bool:
+    """Whether a loss and an accuracy are where every run starts: the loss still ln(classes), the accuracy near
+    1/classes. The one test of chance level: the trainer's stall and slow-start checks and the exercises use it."""
+    if loss is None or accuracy is None:
+        return False
+    return abs(loss - chance_loss(num_classes)) < CHANCE_LOSS_MARGIN and accuracy < 1 / num_classes + CHANCE_ACC_MARGIN

@@ -1,0 +1,128 @@
+"""The Exercises page's sections (not a page): one trained experiment with its button, table, curves and
+conclusion, kept up to date while its runs train; and the resource exercise, which measures instead of training."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from nin_core.lab import exercises as exs
+from nin_core.lab.estimate import estimate_run, throughput
+from nin_core.network.charts import FAIL_STYLE, curves_figure, png_bytes, shape_styler
+from nin_core.network.durations import format_duration
+from nin_core.network.shapes import shape_table
+from nin_core.runs.jobs import ensure_worker
+from nin_core.runs.live import POLL_S
+from nin_core.runs.store import RunStore
+from ui.state import get_store
+
+WIDTHS = {"variant": 210, "status": 125, "parameters": 80, "multiply-adds": 95, "training memory (MB)": 85,
+          "time (s)": 60, "examples/s": 75, "train loss": 70, "train acc": 65, "test acc": 65}
+PROBLEMS = ("stalled", "at chance", "diverged", "failed", "interrupted")
+BOOK_STYLE = "color: #666; font-style: italic"
+
+
+def _styled(frame: pd.DataFrame):
+    """The numbers as the table shows them; variants that did not learn in red, the book's rows in grey."""
+    def paint(row: pd.Series) -> list[str]:
+        status = row["status"]
+        style = BOOK_STYLE if status == exs.REFERENCE else FAIL_STYLE if status.startswith(PROBLEMS) else ""
+        return [style] * len(row)
+
+    return exs.display_frame(frame).style.apply(paint, axis=1)
+
+
+def _pick_size(ex: exs.Exercise, store: RunStore) -> exs.Exercise:
+    """The experiment at its own size, or at another one it has runs at (from the command line)."""
+    options = exs.sizes(ex, store.list_runs())
+    if len(options) == 1:
+        return ex
+    i = st.selectbox("Size", range(len(options)), key=f"exercise-size-{ex.number}",
+                     format_func=lambda i: exs.size_text(options[i]) + (" (as prepared)" if i == 0 else ""))
+    return ex.sized(**options[i])
+
+
+def experiment(ex: exs.Exercise) -> None:
+    store = get_store()
+    ex = _pick_size(ex, store)
+    runs = store.list_runs()
+    found, todo = exs.variant_runs(ex, runs), exs.missing(ex, runs)
+    done = sum(r is not None and r.status in exs.DONE for r in found.values())
+    active = sum(r is not None and r.active for r in found.values())
+    text, button = st.columns([3, 1], vertical_alignment="center")
+    text.markdown(f"**{len(found)} variants**, each on {exs.size_text(ex.size)} at {ex.base.arch.resize} px: "
+                  f"{done} done, {active} queued or running, {len(todo)} to run.")
+    if todo:
+        with st.spinner("Timing a few training steps on this device…"):
+            rate = throughput(ex.base.train.device, ex.base.train.precision, home=store.home)
+        seconds = sum(estimate_run(config, rate).seconds for name, config in ex.configs().items() if name in todo)
+        text.caption(f"{format_duration(seconds, about=True)} on {rate.device}, one run after another.")
+    label = f"Run the {len(todo)} missing variant{'s' if len(todo) != 1 else ''}" if todo else "All variants run"
+    if button.button(label, key=f"exercise-run-{ex.number}", type="primary", icon=":material/play_arrow:",
+                     disabled=not todo, width="stretch"):
+        ids = exs.queue_exercise(store, ex)
+        ensure_worker(store)
+        st.toast(f"Queued runs {', '.join(map(str, ids))}: they train in the background, one after another.")
+        st.rerun()
+    st.fragment(lambda: _results(ex, active > 0), run_every=POLL_S if active else None)()
+
+
+def _results(ex: exs.Exercise, was_active: bool) -> None:
+    """The table, the conclusion, the curves (and exercise 4's class maps) as the runs stand; when the last one
+    ends, the whole page runs once more (its button and counts change, and the polling stops)."""
+    store = get_store()
+    runs = store.list_runs()
+    found = exs.variant_runs(ex, runs)
+    if was_active and not any(r is not None and r.active for r in found.values()):
+        st.rerun(scope="app")
+    frame = exs.result_frame(ex, runs)
+    # The columns the conclusion speaks of, narrow enough to fit the page (the CSV has the settings and run ids).
+    st.dataframe(_styled(frame), hide_index=True, column_order=list(WIDTHS), column_config={
+        col: st.column_config.Column(width=width) for col, width in WIDTHS.items()})
+    st.download_button("Download the table (CSV)", frame.to_csv(index=False), f"exercise-{ex.number}.csv",
+                       "text/csv", on_click="ignore", icon=":material/download:", key=f"exercise-csv-{ex.number}")
+    said = exs.conclusion(ex, frame)
+    if said:
+        st.success(said, icon=":material/lightbulb:")
+    else:
+        st.info("The conclusion is written from the runs' numbers as soon as two variants have a result.",
+                icon=":material/hourglass_top:")
+    points = exs.curves(ex, store, runs)
+    if any(points.values()):
+        st.plotly_chart(curves_figure(points, ex.base.train.epochs), key=f"exercise-curves-{ex.number}")
+    if ex.number == 4:
+        finished = {name: run for name, run in found.items() if run is not None and run.status in exs.DONE}
+        key = tuple((name, run.id, run.checkpoint) for name, run in finished.items())
+        for name, png in _class_maps(key, finished):
+            st.image(png, caption=f"{name}: the ten class maps of one test image, each with its mean (the logit)")
+
+
+@st.cache_data(max_entries=8, show_spinner="Drawing the class maps…")
+def _class_maps(key: tuple, _found: dict) -> list[tuple[str, bytes]]:  # key: the runs and checkpoints drawn
+    return [(name, png_bytes(picture)) for name, picture in exs.class_map_pictures(_found)]
+
+
+def resources(ex: exs.Exercise) -> None:
+    store = get_store()
+    batch = st.number_input("Batch size", 1, 1024, value=None, key="exercise-batch",
+                            placeholder="each configuration's own")
+    measured = exs.measurements(store.home, batch)
+    if st.button("Measure on this machine", key="exercise-measure", icon=":material/memory:",
+                 disabled=len(measured) == len(exs.RESOURCE_CONFIGS),
+                 help="one training step and one prediction of each configuration, each in a fresh process"):
+        with st.spinner("Measuring a training step and a prediction of each configuration…"):
+            exs.measurements(store.home, batch, measure=True)
+        st.rerun()  # drawn again from the record, the button now off
+    frame = exs.resource_frame(batch, measured)
+    st.dataframe(exs.display_frame(frame), hide_index=True)
+    st.download_button("Download the table (CSV)", frame.to_csv(index=False), f"exercise-{ex.number}.csv",
+                       "text/csv", on_click="ignore", icon=":material/download:", key="exercise-csv-3")
+    st.success(exs.resource_conclusion(frame), icon=":material/lightbulb:")
+    speed, multiply_adds = exs.BOOK[0].examples_per_sec, frame.iloc[0]["multiply-adds"]
+    st.caption(f"For reference, the book's run of the seed trained at {speed:,} examples/s on cuda:0: with 3 × "
+               f"{multiply_adds:,} multiply-adds per image (forward and backward), "
+               f"{3 * multiply_adds * speed / 1e12:.1f} T multiply-adds per second.")
+    with st.expander("The shape inspector's tables", icon=":material/table_chart:"):
+        for label, config in exs.RESOURCE_CONFIGS.items():
+            st.markdown(f"**{label.capitalize()}**")
+            st.dataframe(shape_styler(shape_table(config.arch)), hide_index=True)

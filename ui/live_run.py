@@ -1,0 +1,157 @@
+"""A run as it stands, kept up to date while it trains (not a page): shared by the training and Runs pages.
+
+Watching must cost the run nothing: the panel's bars, figures and curves are a component that, while the run is
+active, asks the app's route for them every ``POLL_S`` seconds and redraws only what changed (nin_core/live.py);
+the page itself reruns only when the run's status, stop request or place in the queue changes.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from nin_core.network.train import closing_lines
+from nin_core.runs import jobs
+from nin_core.runs.live import panel_state
+from nin_core.runs.store import Run, RunStore
+from ui.state import get_store
+
+_HERE = Path(__file__).parent
+_LIVE_PANEL = st.components.v2.component(
+    "nin_live_panel", isolate_styles=False,  # plotly.js styles its chart through the page's stylesheets
+    html='<div class="nin-live"><div class="nin-bars"></div><div class="nin-metrics"></div>'
+         '<div class="nin-curves" data-testid="live-curves"></div><div class="nin-note"></div></div>',
+    css=(_HERE / "live_panel.css").read_text(), js=(_HERE / "live_panel.js").read_text())
+SWITCH_GUARD_S = 1.5  # a Stop button that just appeared under the pointer ignores clicks this long
+_BADGES = {
+    "queued": ("gray", ":material/schedule:"), "running": ("blue", ":material/play_arrow:"),
+    "finished": ("green", ":material/check_circle:"), "stopped": ("orange", ":material/stop_circle:"),
+    "diverged": ("red", ":material/trending_up:"), "stalled": ("red", ":material/pause_circle:"),
+    "failed": ("red", ":material/error:"), "interrupted": ("orange", ":material/cancel:"),
+}
+PROBLEM_STATUSES = ("diverged", "stalled", "failed", "interrupted")
+CONTINUABLE = ("stopped", "interrupted", "finished")
+# What this session did, so that what others did (another tab, the command line) can be told apart and said.
+_LAUNCHED, _STOPPED, _LAST = "nin.launched_here", "nin.stopped_here", "nin.panel_last"
+
+
+def launched_here(*run_ids: int) -> None:
+    """Record runs this session queued (or continued): the panel will not say they came from elsewhere."""
+    st.session_state.setdefault(_LAUNCHED, set()).update(run_ids)
+
+
+def panel_note(run: Run) -> str | None:
+    """Why the panel shows another run, or its run stopped, when nothing in this tab asked for it: someone
+    started or stopped a run from another tab or the command line. Said once (at the page run that shows it)."""
+    ss = st.session_state
+    last, ss[_LAST] = ss.get(_LAST), (run.id, run.active)
+    if last is None:  # the first look of this visit: nothing changed under the person's eyes
+        return None
+    if last[0] != run.id and run.id not in ss.get(_LAUNCHED, set()):
+        return f"Now showing run {run.id} *{run.name}*, started from another tab or the command line."
+    if last == (run.id, True) and run.status == "stopped" and run.id not in ss.get(_STOPPED, set()):
+        return f"Run {run.id} was stopped from another tab or the command line."
+    return None
+
+
+def status_markdown(status: str) -> str:
+    """A run's status as a coloured Markdown badge (for tables and captions)."""
+    color, icon = _BADGES.get(status, ("gray", ":material/help:"))
+    return f":{color}-badge[{icon} {status}]"
+
+
+def final_line(run: Run) -> str | None:
+    """The seed's closing lines (``loss X, train acc Y, test acc Z`` / ``N examples/sec on DEVICE``) as Markdown."""
+    return closing_lines(run.final, run.device).replace("\n", "  \n") if run.final else None
+
+
+def _stop_button(run: Run, store: RunStore, place) -> float:
+    """Stop, naming its run. When the panel has just switched to another run, its button stays disabled a moment:
+    a second click meant for the run that was there must not stop the one that took its place. Returns the seconds
+    it stays disabled for that (0 if it is not)."""
+    shown = st.session_state.get("nin.panel_run")
+    if shown is None or shown[0] != run.id:  # the first panel of the visit is not a switch
+        shown = (run.id, -SWITCH_GUARD_S if shown is None else time.monotonic())
+        st.session_state["nin.panel_run"] = shown
+    guard = max(0.0, SWITCH_GUARD_S - (time.monotonic() - shown[1]))
+    what = "Cancel" if run.status == "queued" else "Stop"
+    if place.button(f"{what} run {run.id}", key=f"stop-{run.id}", icon=":material/stop:", width="stretch",
+                    disabled=run.stop_requested or guard > 0):
+        store.request_stop(run.id)
+        st.session_state.setdefault(_STOPPED, set()).add(run.id)
+        st.toast(f"Cancelled queued run {run.id}." if run.status == "queued"
+                 else f"Asked run {run.id} to stop after its current batch.")
+    return guard
+
+
+def continue_form(run: Run, store: RunStore) -> None:
+    """Continue an ended run to a number of epochs in all; a reason instead when it cannot."""
+    if run.status not in CONTINUABLE:
+        return
+    with st.form(f"continue-{run.id}", border=False):
+        epochs_col, go = st.columns([2, 1], vertical_alignment="bottom")
+        epochs = epochs_col.number_input("Epochs in all", value=run.config.train.epochs + (run.status == "finished")
+                                         * run.config.train.epochs, step=1, key=f"continue-epochs-{run.id}")
+        if go.form_submit_button("Continue training", icon=":material/resume:", width="stretch"):
+            try:
+                reached = jobs.continue_run(store, run.id, int(epochs))
+            except ValueError as e:
+                st.error(str(e))
+            else:
+                launched_here(run.id)
+                jobs.ensure_worker(store)
+                st.toast(f"Run {run.id} continues from epoch {reached:g} to {int(epochs)}.")
+                st.rerun(scope="app")
+
+
+def _page_changes() -> None:
+    """The live panel saw the run change in a way the page shows: the rerun this triggers redraws it."""
+
+
+def run_panel(run: Run, store: RunStore) -> None:
+    """One run as it stands: status, device, outcome when it has ended, then the live panel (progress, speed and
+    ETA, curves), which follows the run in the browser while it is active."""
+    p = run.progress
+    head, stop = st.columns([5, 1], vertical_alignment="center")
+    resumed = f" · continued from epoch {run.resumes[-1]['from_epoch']:g}" if run.resumes else ""
+    head.markdown(f"**{run.name}** · run {run.id}" + (f" · sweep *{run.sweep}*" if run.sweep else "")
+                  + f" · {status_markdown(run.status)} · {p.get('device') or run.device or 'device not chosen yet'}"
+                  + resumed)
+    guard = _stop_button(run, store, stop) if run.active else 0.0
+    state = panel_state(run, store)
+    if run.status == "queued":
+        place = state["signature"]["place"]
+        st.info(f"Queued{f', number {place} in line' if place else ''}: it starts when the runs before it end.",
+                icon=":material/schedule:")
+    if run.status == "finished":
+        st.success(final_line(run) or "Finished.", icon=":material/check_circle:")
+        if run.message:
+            st.warning(run.message + (f"  \n{run.hint}" if run.hint else ""))
+    elif run.status in PROBLEM_STATUSES:
+        st.error(f"Run {run.status}: {run.message or 'no message'}", icon=":material/error:")
+        if run.hint:
+            st.info(run.hint, icon=":material/lightbulb:")
+    elif run.status == "stopped":
+        st.warning(f"Stopped: {run.message or ''}" + (f"  \n{final_line(run)}" if final_line(run) else ""))
+    # the panel reruns the page once the Stop button's guard is over, to enable it (nothing else reruns it)
+    _LIVE_PANEL(data=state | {"rerun_in_ms": int(guard * 1000) + 50 if guard else None},
+                key=f"live-{run.id}", on_changed_change=_page_changes)
+    if not run.active and not jobs.continue_issues(store, run, run.config.train.epochs + 1)[0]:
+        continue_form(run, store)
+
+
+def live_run(run_id: int) -> None:
+    """``run_panel`` in a fragment: when the run starts, is asked to stop or moves up the queue, only the panel
+    reruns; when it ends, the whole page reruns once (what depends on the run updates)."""
+    was_active = get_store().get_run(run_id).active
+
+    def panel() -> None:
+        store = get_store()
+        run = store.get_run(run_id)
+        if was_active and not run.active:
+            st.rerun(scope="app")
+        run_panel(run, store)
+
+    st.fragment(panel)()

@@ -1,0 +1,186 @@
+"""The settings form (not a page): one widget per declared setting, grouped as the declarations say, each with a
+slot under it for what validation finds. Nothing here knows a setting by name but the blocks' table and the
+device picker; a setting added to the configuration appears here by itself.
+
+The number fields take any number: their range is validation's to explain (under the field, with Train
+disabled), so what the field shows is always what the configuration, the link and a launched run hold.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from nin_core.network.config import SETTINGS, BlockConfig, ConfigIssue, RunConfig
+from nin_core.network.devices import available_devices, gpu_count, resolve_device
+from nin_core.network.settings import GROUPS, Setting, help_text
+from ui.state import base_config, config_version
+
+COLUMNS = 3
+GROUP_TITLES = {"network": "Architecture", "training": "Training", "data and device": "Data and device"}
+
+
+def _field_label(field: str) -> str:
+    """``arch.blocks[2].kernel_size`` → ``Block 3, kernel size``; ``train.lr`` → ``Learning rate``."""
+    name = field.split(".", 1)[-1]
+    if name.startswith("blocks["):
+        index, _, rest = name[len("blocks["):].partition("]")
+        return f"Block {int(index) + 1}" + (f", {rest.lstrip('.').replace('_', ' ')}" if rest else "")
+    return SETTINGS[name].spec.label if name in SETTINGS else name.replace("_", " ")
+
+
+def problem_markdown(message: str) -> str:
+    """A problem in red with an error icon, its own brackets escaped (``(0, 100]`` would end the colour)."""
+    return ":red[:material/error: " + message.replace("[", "\\[").replace("]", "\\]") + "]"
+
+
+def device_choice_label(name: str) -> str:
+    """A device setting as the picker shows it: ``auto`` says what it picks here."""
+    from nin_core.network.devices import device_label
+
+    return f"auto → {device_label(resolve_device('auto'))}" if name == "auto" else name
+
+
+class SettingsForm:
+    """Widgets for every setting of a RunConfig. Each starts from the configuration at the last set_config (so a
+    preset, an upload or another page resets them) and keeps an empty slot under it, where ``show_issues`` puts
+    the problems validation finds with that field."""
+
+    def __init__(self) -> None:
+        self.base, self.version = base_config(), config_version()
+        self.values: dict[str, Any] = {}
+        self.slots: dict[str, Any] = {}
+
+    def key(self, name: str) -> str:
+        return f"cfg.{name}.v{self.version}"
+
+    # --- the whole form -------------------------------------------------------------------------------
+    def render(self) -> RunConfig:
+        """Every group in its own box, the chapter's settings first, then those beyond it; the configuration
+        the fields now hold."""
+        for group in GROUPS:
+            members = [s for s in SETTINGS.values() if s.spec.group == group]
+            with st.container(border=True):
+                st.markdown(f"**{GROUP_TITLES[group]}**")
+                if any(s.name == "blocks" for s in members):
+                    self.blocks(SETTINGS["blocks"])
+                self._grid([s for s in members if s.spec.chapter and s.name != "blocks"])
+                beyond = [s for s in members if not s.spec.chapter]
+                if beyond:
+                    st.markdown(":violet-badge[:material/science: beyond the chapter] "
+                                ":gray[the chapter's value is the default]")
+                    self._grid(beyond)
+        return self.config()
+
+    def _grid(self, settings: list[Setting]) -> None:
+        columns = st.columns(COLUMNS)
+        for i, s in enumerate(settings):
+            with columns[i % COLUMNS]:
+                self.widget(s)
+
+    def widget(self, s: Setting) -> None:
+        start, kw = self.base.get(s.name), {"key": self.key(s.name), "help": help_text(s) or None}
+        if s.name == "device":
+            options = available_devices()
+            options += [start] if start not in options else []
+            value = st.selectbox(s.spec.label, options, index=options.index(start), format_func=device_choice_label,
+                                 **kw)
+        elif s.name == "processes":  # GPUs: only a machine with more than one can share a run out
+            value = st.number_input(s.spec.label, value=start, step=1, disabled=gpu_count() < 2, **kw)
+        elif s.kind is bool:
+            value = st.toggle(s.spec.label, value=bool(start), **kw)
+        elif s.spec.choices:
+            options = list(s.spec.choices) + ([start] if start not in s.spec.choices else [])
+            value = st.selectbox(s.spec.label, options, index=options.index(start), **kw)
+        elif s.kind is str:
+            value = st.text_input(s.spec.label, value=start or "", placeholder=s.spec.none_text or None,
+                                  **kw).strip() or (None if s.optional else "")
+        else:
+            value = self._number(s, start, kw)
+        self.values[s.name] = value
+        self.slots[s.name] = st.empty()
+
+    def _number(self, s: Setting, start: Any, kw: dict) -> Any:
+        if s.kind is float:
+            start = float(start) if isinstance(start, (int, float)) and not isinstance(start, bool) else start
+            kw |= {"format": "%g", "step": float(s.spec.step or 0.01)}
+        else:
+            kw |= {"step": int(s.spec.step or 1)}
+        if not _shown_in_browser(start):  # inf, or past 2**53: the field starts empty, validation says why
+            start = None
+        value = st.number_input(s.spec.label, value=start, placeholder=s.spec.none_text or None, **kw)
+        if value is None and not s.optional:
+            return self.base.get(s.name)  # emptied by hand: the value it had
+        return value
+
+    def blocks(self, s: Setting) -> None:
+        """The blocks as an editable table: a row per NiN block, rows can be added and removed."""
+        frame = pd.DataFrame([b.__dict__ for b in self.base.arch.blocks])
+        number = st.column_config.NumberColumn
+        # No bounds in the cells: a value out of range is validation's to explain under the table, not to revert.
+        edited = st.data_editor(
+            frame, key=self.key("blocks"), num_rows="dynamic", hide_index=True, width="stretch",
+            column_config={
+                "out_channels": number("out channels", step=1, default=64,
+                                       help="channels of the k×k conv and the 1×1 convs (the last block: classes)"),
+                "kernel_size": number("kernel", step=1, default=3, help="1 to 31"),
+                "stride": number("stride", step=1, default=1, help="1 to 16"),
+                "padding": number("padding", step=1, default=1, help="0 to kernel − 1"),
+            })
+        st.caption(f"{s.spec.label}: a k×k conv then 1×1 convs, each with ReLU; a max-pool after each block but "
+                   "the last, dropout before the last, then the head.")
+        self.values["blocks"] = tuple(BlockConfig(*(_whole(row[c]) for c in frame.columns))
+                                      for row in edited.to_dict("records"))
+        self.slots["blocks"] = st.empty()
+
+    def config(self) -> RunConfig:
+        return self.base.with_overrides(**self.values)
+
+    def show_issues(self, issues: list[ConfigIssue]) -> list[ConfigIssue]:
+        """Put each problem under its field; returns those that have no field here."""
+        by_slot: dict[str, list[str]] = {}
+        rest = []
+        for issue in issues:
+            name = issue.field.split(".", 1)[-1]
+            name = "blocks" if name.startswith("blocks") else name
+            if name in self.slots:
+                prefix = f"{_field_label(issue.field)}: " if name == "blocks" else ""
+                by_slot.setdefault(name, []).append(prefix + issue.message)
+            else:
+                rest.append(issue)
+        for name, messages in by_slot.items():
+            self.slots[name].markdown("\n\n".join(problem_markdown(m) for m in messages))
+        return rest
+
+
+def shape_summary(table: Any) -> None:
+    """Output shape, parameters, multiply-adds and smallest valid input of a ShapeTable (None: cannot be built).
+    A table that fails at a layer has only part of the network's parameters: said so, not shown as the whole."""
+    ok = table is not None and table.ok
+    st.metric("Output", "×".join(map(str, table.output_shape)) if ok else "—")
+    params = table.total_params if table is not None else None
+    label = "Parameters" if ok or table is None else "Parameters (up to the failing layer)"
+    st.metric(label, "—" if params is None else f"{params:,}", help=f"{params:,} weights and biases"
+              if params is not None else None)
+    st.metric("Multiply-adds per image", f"{table.total_mult_adds / 1e6:,.1f} M" if ok else "—",
+              help=f"{table.total_mult_adds:,} multiply-adds for one image" if ok else None)
+    st.metric("Smallest input", f"{table.min_input_size} px" if table is not None and table.min_input_size else "—")
+
+
+def _shown_in_browser(value: Any) -> bool:
+    """Whether a number input can show ``value``: JavaScript numbers are finite, and whole ones exact to 2**53."""
+    if isinstance(value, float):
+        return math.isfinite(value) and abs(value) <= 2**53
+    return not isinstance(value, int) or abs(value) <= 2**53
+
+
+def _whole(value: Any) -> Any:
+    """A table cell as the configuration wants it: a whole number as int, an empty cell as None."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value.item() if hasattr(value, "item") else value

@@ -1,0 +1,194 @@
+"""What every page shares (not a page): the app's navigation, the run store, and THE configuration.
+
+The configuration lives in ``st.session_state`` so every page works on the same one. It starts from the link's
+query parameters when there are any, else from the seed preset with a CUDA GPU and the cpu preset without;
+the link is kept in step with it (only what differs from its preset), so copying the URL shares the settings.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from nin_core.network.config import PRESETS, ConfigError, ConfigIssue, RunConfig
+from nin_core.runs.store import RunStore
+from nin_core.runs.urlconfig import CONFIG_KEYS, closest_preset, decode, default_preset, encode, has_config
+
+_CONFIG, _BASE, _PRESET, _VERSION = "nin.config", "nin.config_base", "nin.preset", "nin.config_version"
+URL_ISSUES = "nin.url_issues"
+_APP_RAN = "nin.app_ran"
+
+
+# --- the app's navigation -----------------------------------------------------------------------------
+
+def app_navigation():
+    """The app's pages, as app.py runs them (and its page settings)."""
+    from nin_core.runs.jobs import ensure_worker
+
+    st.set_page_config(page_title="NiN dashboard", page_icon=":material/hub:", layout="wide")
+    st.session_state[_APP_RAN] = True
+    # Runs left queued when the machine stopped (or their worker died) start again as soon as anyone looks.
+    ensure_worker(get_store())
+    return st.navigation([
+        st.Page("pages/train.py", title="Playground & training", icon=":material/tune:", default=True),
+        st.Page("pages/shapes.py", title="Shapes", icon=":material/table_chart:"),
+        st.Page("pages/predict.py", title="Predict", icon=":material/image_search:"),
+        st.Page("pages/explore.py", title="Look inside", icon=":material/layers:"),
+        st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
+        st.Page("pages/exercises.py", title="Exercises", icon=":material/school:"),
+    ])
+
+
+def inside_app() -> None:
+    """Every page starts here. On a freshly started server, a link straight to a page reaches it before app.py
+    ever ran, and Streamlit still treats pages/ as its old auto-discovered folder: the page would run alone, with
+    the folder's files as navigation. Run the app's navigation instead (it shows the same page) and stop."""
+    if not st.session_state.get(_APP_RAN):
+        app_navigation().run()
+        st.stop()
+
+
+def get_store() -> RunStore:
+    """The run store under $NIN_HOME (or ./runs). Cheap: opened afresh on each call, never cached."""
+    return RunStore()
+
+
+# --- the configuration --------------------------------------------------------------------------------
+
+def _ensure_config() -> None:
+    ss = st.session_state
+    if _CONFIG in ss:
+        return
+    params = st.query_params.to_dict()
+    if has_config(params):
+        decoded = decode(params)
+        ss[URL_ISSUES] = decoded.unreadable
+        _put(decoded.config, decoded.preset)
+    else:
+        name = default_preset()
+        _put(PRESETS[name], name)
+
+
+def _put(config: RunConfig, preset: str) -> None:
+    ss = st.session_state
+    ss[_CONFIG], ss[_BASE], ss[_PRESET] = config, config, preset
+    ss[_VERSION] = ss.get(_VERSION, 0) + 1
+
+
+def get_config() -> RunConfig:
+    """The current configuration (and the link kept in step with it)."""
+    _ensure_config()
+    sync_url()
+    return st.session_state[_CONFIG]
+
+
+def get_preset() -> str:
+    """The preset the current configuration starts from."""
+    _ensure_config()
+    return st.session_state[_PRESET]
+
+
+def set_config(config: RunConfig, preset: str | None = None) -> None:
+    """Make ``config`` the current configuration everywhere; the training page's fields start again from it.
+    ``preset`` names what it is based on (the closest preset if not given)."""
+    _put(config, preset if preset in PRESETS else closest_preset(config))
+    sync_url()
+
+
+def update_config(config: RunConfig) -> None:
+    """Record the configuration the training page's fields now hold (the fields are left as they are)."""
+    _ensure_config()
+    st.session_state[_CONFIG] = config
+    sync_url()
+
+
+def config_version() -> int:
+    _ensure_config()
+    return st.session_state[_VERSION]
+
+
+def base_config() -> RunConfig:
+    """The configuration as it was at the last set_config: what the fields start from."""
+    _ensure_config()
+    return st.session_state[_BASE]
+
+
+def sync_url() -> None:
+    """Write the configuration into the query parameters (keeping any other page's parameters)."""
+    ss = st.session_state
+    if _CONFIG not in ss:
+        return
+    current = st.query_params.to_dict()
+    wanted = {k: v for k, v in current.items() if k not in CONFIG_KEYS} | encode(ss[_CONFIG], ss[_PRESET])
+    if wanted != current:
+        st.query_params.from_dict(wanted)
+
+
+def config_issues(config: RunConfig) -> list[ConfigIssue]:
+    """Everything that keeps ``config`` from training here (nin_core's checks before a launch)."""
+    from nin_core.runs.jobs import launch_issues
+
+    return launch_issues(config)
+
+
+# --- presets and configuration files ------------------------------------------------------------------
+
+def preset_picker() -> None:
+    """The presets with what each is for; picking one makes it the current configuration."""
+    from nin_core.network.config import PRESET_DESCRIPTIONS
+
+    names, preset, key = list(PRESETS), get_preset(), f"preset.v{config_version()}"
+
+    def pick() -> None:
+        set_config(PRESETS[st.session_state[key]], st.session_state[key])
+
+    st.radio("Preset", names, index=names.index(preset), key=key, horizontal=True, on_change=pick,
+             captions=[PRESET_DESCRIPTIONS[n] for n in names])
+
+
+def changes_caption(config: RunConfig) -> None:
+    """What differs from the preset (with Reset), and from the chapter: the settings the book did not have."""
+    from nin_core.network.config import SEED, SETTINGS
+    from nin_core.network.settings import capped, format_value
+    from nin_core.runs.urlconfig import differences
+
+    preset = get_preset()
+    changed = differences(config, PRESETS[preset])
+    if changed:  # values capped: a link may carry 400 blocks or 20,000 characters, which the fields already hold
+        text, reset = st.columns([6, 1], vertical_alignment="center")
+        text.caption(f"Changed from **{preset}**: " + ", ".join(f"{k} {capped(format_value(v))}"
+                                                                 for k, v in changed.items()))
+        reset.button("Reset", key=f"reset.v{config_version()}", icon=":material/restart_alt:",
+                     on_click=lambda: set_config(PRESETS[preset], preset), help=f"back to the {preset} preset")
+    beyond = {k: v for k, v in differences(config, SEED).items() if not SETTINGS[k].spec.chapter}
+    if beyond:
+        st.markdown(":violet-badge[:material/science: beyond the chapter] " + ", ".join(
+            f"{SETTINGS[k].spec.label.lower()} **{capped(format_value(v))}**" for k, v in beyond.items()))
+
+
+def config_file_buttons(config: RunConfig) -> None:
+    """Download the configuration as JSON; upload one (a file that cannot be read changes nothing)."""
+    st.download_button("Download configuration (JSON)", config.to_json(), file_name="nin-config.json",
+                       mime="application/json", icon=":material/download:", on_click="ignore", width="stretch")
+    st.file_uploader("Load a configuration (JSON)", type=["json"], key="config_upload", on_change=_load_upload)
+    problem = st.session_state.get("nin.upload_problem")
+    if problem:
+        st.error(problem, icon=":material/error:")
+
+
+def _load_upload() -> None:
+    ss = st.session_state
+    ss["nin.upload_problem"] = None
+    upload = ss.get("config_upload")
+    if upload is None:
+        return
+    try:
+        config = RunConfig.from_json(upload.getvalue().decode("utf-8"))
+    except UnicodeDecodeError:
+        ss["nin.upload_problem"] = f"{upload.name} is not a text file; nothing was changed."
+        return
+    except ConfigError as e:
+        ss["nin.upload_problem"] = (f"{upload.name} was not loaded; nothing was changed. "
+                                    + " ".join(f"`{i.field}` {i.message}." for i in e.issues))
+        return
+    set_config(config)
+    st.toast(f"Loaded {upload.name}.", icon=":material/upload:")
