@@ -15,6 +15,8 @@ test: setup lint
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # The README's screenshots, taken by the browser tests (which otherwise keep theirs in a temporary folder).
 screenshots: setup

@@ -9,4 +9,5 @@ else:  # `streamlit run app.py` imports it first: the app, served with the live 
 
     from nin_core.runs.live import routes
 
-    app = st.App(__file__, routes=routes())
+    # the configuration is read by now (flags, config.toml): the routes go under its base path, as Streamlit's own
+    app = st.App(__file__, routes=routes(st.get_option("server.baseUrlPath")))

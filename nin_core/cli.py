@@ -11,10 +11,15 @@ import json
 import math
 import signal
 import sys
+import threading
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from nin_core.network.config import PRESETS, SETTINGS, ConfigError, ConfigIssue, RunConfig, parse_setting, preset
 from nin_core.network.settings import format_value, help_text
+from nin_core.network.status import RunStatus
 
 EXIT_BAD_INPUT = 2
 # Image files larger than this are refused unread: a 40-megapixel RGB BMP (120 MB) still fits.
@@ -47,7 +52,8 @@ def _setting_args(p: argparse.ArgumentParser, settings: list[str]) -> None:
     """A flag for each of ``settings``, named as the setting (--batch-size), read by ``_overrides``."""
     for name in settings:
         s = SETTINGS[name]
-        extra = {"nargs": "?", "const": "true", "metavar": "true|false"} if s.kind is bool else {"metavar": "VALUE"}
+        extra: dict[str, Any] = ({"nargs": "?", "const": "true", "metavar": "true|false"} if s.kind is bool
+                                 else {"metavar": "VALUE"})
         if name == "blocks":
             extra["metavar"] = "C-K-S-P,…"
         described = f"{s.spec.label}: {help_text(s)} (seed: {format_value(s.default)})"
@@ -76,13 +82,55 @@ def _load_config(args: argparse.Namespace) -> RunConfig:
             text = args.config.read_text()
         except OSError as e:
             raise UsageError(f"cannot read {args.config}: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{args.config} is not a text file") from None
         config = RunConfig.from_json(text)
     else:
         config = preset(args.preset or "seed")
     return config.with_overrides(**_overrides(args))
 
 
+def _stored_run(run_id: int):
+    """The recorded run with this id; no such run is bad input."""
+    from nin_core.runs.store import RunNotFound, RunStore
+
+    try:
+        return RunStore().get_run(run_id)
+    except RunNotFound as e:
+        raise UsageError(str(e)) from None
+
+
+def _stop_on_signal() -> Callable[[], bool]:
+    """From now on Ctrl-C or SIGTERM asks training to stop cleanly: the batch finishes, the checkpoint is saved, the
+    run is recorded as stopped, runs not started yet are not started. Returns whether a stop was asked."""
+    asked = threading.Event()
+
+    def on_signal(signum, frame):
+        asked.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C does not wait
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    return asked.is_set
+
+
+def _print_progress(p, run_id: int | None = None) -> None:
+    """Where training is, as one line on stderr redrawn in place (``run_id``: which of several runs it is)."""
+    where = p.phase if run_id is None else f"run {run_id}, {p.phase}"
+    loss = f" loss {p.train_loss:.3f} acc {p.train_acc:.3f}" if p.train_loss is not None else ""
+    test = f" test acc {p.test_acc:.3f}" if p.test_acc is not None else ""
+    eta = f" ETA {p.eta_s:.0f}s" if p.eta_s else ""
+    print(f"\r[{where}] epoch {p.epoch}/{p.epochs} batch {p.batch}/{p.batches}{loss}{test}{eta}   ",
+          end="", file=sys.stderr, flush=True)
+
+
+def _shapes_args(p: argparse.ArgumentParser) -> None:
+    _config_args(p, [*NETWORK_SETTINGS, "batch_size", "precision"])  # the two the memory totals depend on
+    p.add_argument("--format", choices=("text", "json", "csv"), default="text")
+
+
 def cmd_shapes(args: argparse.Namespace) -> int:
+    from nin_core.network.memory import memory_estimate
     from nin_core.network.shapes import shape_table
 
     config = _load_config(args)
@@ -91,6 +139,8 @@ def cmd_shapes(args: argparse.Namespace) -> int:
     if others:
         raise ConfigError(others)
     table = shape_table(config.arch)
+    if table.ok:  # the memory of a training step and of inference, as the Shapes page shows beside its table
+        table = replace(table, memory=memory_estimate(config))
     print({"text": table.to_text, "json": table.to_json, "csv": table.to_csv}[args.format]().rstrip("\n"))
     if not table.ok:
         print(f"error: {table.error}", file=sys.stderr)
@@ -98,18 +148,24 @@ def cmd_shapes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_args(p: argparse.ArgumentParser) -> None:
+    _config_args(p, list(SETTINGS))
+    p.add_argument("--name", help="a name for the run")
+    p.add_argument("--run-id", type=int, help="train this queued run, with its stored configuration")
+    p.add_argument("--resume", type=int, metavar="RUN_ID",
+                   help="continue a stopped, interrupted or finished run from its last checkpoint, to --epochs in "
+                        "all (default: its own epochs)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from nin_core.network.distributed import from_environment, shutdown
-    from nin_core.runs.store import RunNotFound, RunStore
 
     if args.resume is not None:  # an ended run, queued again to train on, then trained here as a queued run
         args.run_id = _queue_continuation(args)
     if args.run_id is not None:  # a run queued already (the worker's torchrun launch): its own configuration
-        try:
-            run = RunStore().get_run(args.run_id)
-        except RunNotFound as e:
-            raise UsageError(str(e)) from None
-        if run.status != "queued":
+        run = _stored_run(args.run_id)
+        if run.status != RunStatus.QUEUED:
             raise UsageError(f"run {run.id} is {run.status}, not queued: only a queued run can be trained")
         config = run.config
     else:
@@ -127,32 +183,45 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _queue_continuation(args: argparse.Namespace) -> int:
     """``--resume RUN_ID [--epochs N]``: the run queued again, claimed by this process; its id."""
     from nin_core.runs.jobs import continue_run
-    from nin_core.runs.store import RunNotFound, RunStore
+    from nin_core.runs.store import RunStore
 
     given = {k for k, v in vars(args).items() if k.startswith(SETTING_DEST) and v is not None}
     if given - {SETTING_DEST + "epochs"} or args.preset or args.config or args.run_id is not None:
         raise UsageError("--resume continues a run with its own configuration: only --epochs may go with it")
-    store = RunStore()
-    try:
-        run = store.get_run(args.resume)
-    except RunNotFound as e:
-        raise UsageError(str(e)) from None
+    run = _stored_run(args.resume)
     epochs = _overrides(args).get("epochs", run.config.train.epochs)
     try:
-        reached = continue_run(store, run.id, epochs, claim=True)
+        reached = continue_run(RunStore(), run.id, epochs, claim=True)
     except ValueError as e:
         raise UsageError(str(e)) from None
     print(f"run {run.id}: continuing from epoch {reached:g} to {epochs}", file=sys.stderr)
     return run.id
 
 
-def _train(args: argparse.Namespace, config, dist) -> int:
-    from nin_core.network.data import find_dataset
-    from nin_core.network.train import Trainer, closing_lines
-    from nin_core.runs.jobs import launch_issues, run_training
+def _train(args: argparse.Namespace, config: RunConfig, dist) -> int:
+    from nin_core.network.train import Trainer
+    from nin_core.runs.jobs import run_training
     from nin_core.runs.store import RunStore
 
-    # Bad settings, a missing device or no data set: bad input, said before anything is recorded.
+    _check_ready(config, dist)
+    should_stop = _stop_on_signal()
+    if dist and not dist.is_main:  # rank 0 records the run; the others only train their part
+        Trainer(config, should_stop=should_stop, dist=dist).run()
+        return 0
+    store = RunStore()
+    run_id = args.run_id if args.run_id is not None else store.create_run(config, args.name, claim=True)
+    print(f"run {run_id}: training in {store.home} (stop with Ctrl-C)", file=sys.stderr)
+    run_training(store, run_id, on_progress=None if args.quiet else _print_progress, should_stop=should_stop,
+                 dist=dist)
+    print(file=sys.stderr)
+    return _report(store.get_run(run_id))  # the record, also when torchrun's processes trained it
+
+
+def _check_ready(config: RunConfig, dist) -> None:
+    """Bad settings, a missing device or no data set: bad input, said before anything is recorded."""
+    from nin_core.network.data import find_dataset
+    from nin_core.runs.jobs import launch_issues
+
     issues = launch_issues(config)
     if issues:
         raise ConfigError(issues)
@@ -160,38 +229,18 @@ def _train(args: argparse.Namespace, config, dist) -> int:
         find_dataset(config.train.data_dir)
     if dist:
         dist.barrier()
-    stop = {"asked": False}
 
-    def on_signal(signum, frame):  # Ctrl-C or SIGTERM: finish the batch, save, record the run as stopped
-        stop["asked"] = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C does not wait
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    if dist and not dist.is_main:  # rank 0 records the run; the others only train their part
-        Trainer(config, should_stop=lambda: stop["asked"], dist=dist).run()
-        return 0
-    store = RunStore()
-    run_id = args.run_id if args.run_id is not None else store.create_run(config, args.name, claim=True)
-    print(f"run {run_id}: training in {store.home} (stop with Ctrl-C)", file=sys.stderr)
+def _report(run) -> int:
+    """A trained run's end: the seed's closing lines on stdout, anything to know on stderr; the exit status."""
+    from nin_core.network.train import closing_lines
 
-    def show(p):
-        if not args.quiet:
-            loss = f"loss {p.train_loss:.3f} acc {p.train_acc:.3f}" if p.train_loss is not None else ""
-            test = f" test acc {p.test_acc:.3f}" if p.test_acc is not None else ""
-            eta = f" ETA {p.eta_s:.0f}s" if p.eta_s else ""
-            print(f"\r[{p.phase}] epoch {p.epoch}/{p.epochs} batch {p.batch}/{p.batches} {loss}{test}{eta}   ",
-                  end="", file=sys.stderr, flush=True)
-
-    run_training(store, run_id, on_progress=show, should_stop=lambda: stop["asked"], dist=dist)
-    print(file=sys.stderr)
-    run = store.get_run(run_id)  # the record, also when torchrun's processes trained it
     if run.final:
         print(closing_lines(run.final, run.device))
-    if run.status != "finished" or run.message:
-        print(f"run {run_id} {run.status}: {run.message}" + (f"\nhint: {run.hint}" if run.hint else ""),
+    if run.status != RunStatus.FINISHED or run.message:
+        print(f"run {run.id} {run.status}: {run.message}" + (f"\nhint: {run.hint}" if run.hint else ""),
               file=sys.stderr)
-    return 0 if run.status == "finished" else 1
+    return 0 if run.status == RunStatus.FINISHED else 1
 
 
 def _read_image_file(path: Path) -> bytes:
@@ -212,19 +261,22 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 def _predictor(args: argparse.Namespace):
     """The trained model that ``--run`` or ``--checkpoint`` names."""
     from nin_core.network.predict import Predictor
-    from nin_core.runs.store import RunNotFound, RunStore
 
     if args.run is not None:
-        try:
-            run = RunStore().get_run(args.run)
-        except RunNotFound as e:
-            raise UsageError(str(e)) from None
+        run = _stored_run(args.run)
         if not run.checkpoint:
             raise UsageError(f"run {args.run} has no checkpoint yet (status {run.status})")
         checkpoint = run.checkpoint
     else:
         checkpoint = args.checkpoint
     return Predictor.from_checkpoint(checkpoint)
+
+
+def _predict_args(p: argparse.ArgumentParser) -> None:
+    _model_args(p)
+    p.add_argument("images", nargs="+", type=Path)
+    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--format", choices=("text", "json"), default="text")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -258,6 +310,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if failed else 0
 
 
+def _inspect_args(p: argparse.ArgumentParser) -> None:
+    _model_args(p)
+    p.add_argument("image", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="the folder for the pictures and summary.json")
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     from nin_core.lab.explorer import explore, write_pictures
     from nin_core.network.predict import ImageError, load_image
@@ -277,6 +335,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot write to {args.out}: {e.strerror or e}") from None
     print(f"{args.image}: {summary['predicted']}; {len(summary['pictures'])} pictures and summary.json in {args.out}")
     return 0
+
+
+def _runs_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=("text", "json"), default="text")
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -299,6 +361,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_args(p: argparse.ArgumentParser) -> None:
+    _config_args(p, ["resize", "precision", "device"])
+    p.add_argument("--images", type=int, default=1024, help="training images each pipeline trains on (default 1024)")
+    p.add_argument("--repeats", type=int, default=1, help="run each pipeline N times, taking turns; keep the fastest")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction,
+                   help="also time torch.compile against eager (default: on CUDA only)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from nin_core.lab.bench import run_bench, to_text
     from nin_core.network.config import FASHION_MNIST_TRAIN
@@ -313,10 +384,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exercise_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("number", type=int, help="1 to 5")
+    _setting_args(p, ["train_size", "test_size", "epochs", "batch_size"])
+    p.add_argument("--format", choices=("text", "csv"), default="text",
+                   help="csv: the table alone on stdout (the conclusion on stderr)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+
+
 def cmd_exercise(args: argparse.Namespace) -> int:
     from nin_core.lab import exercises
-    from nin_core.network.data import find_dataset
-    from nin_core.runs.jobs import launch_issues
     from nin_core.runs.store import RunStore
 
     try:
@@ -324,47 +401,58 @@ def cmd_exercise(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from None
     size = _overrides(args)
-    store = RunStore()
-    if not ex.trains:  # exercise 3 measures one step in a process of its own: no run, no data set
-        if set(size) - {"batch_size"}:
-            raise UsageError(f"exercise {ex.number} trains nothing: only --batch-size applies to it")
-        batch = size.get("batch_size")
-        if batch is not None and batch < 1:
-            raise UsageError(f"--batch-size must be at least 1, got {batch}")
-        frame = exercises.resource_frame(batch, exercises.measurements(store.home, batch, measure=True))
-        print(frame.to_csv(index=False) if args.format == "csv" else exercises.table_text(frame))
-        print(exercises.resource_conclusion(frame), file=sys.stderr if args.format == "csv" else sys.stdout)
-        return 0
+    if not isinstance(ex, exercises.Experiment):  # exercise 3 measures one step in a process of its own: no run
+        return _measure_exercise(ex, size, RunStore(), args.format)
     if "batch_size" in size:
         raise UsageError(f"--batch-size is for exercise 3; exercise {ex.number} changes --train-size, --test-size "
                          "and --epochs")
-    ex = ex.sized(**size)
+    return _train_exercise(ex.sized(**size), RunStore(), args)
+
+
+def _measure_exercise(ex, size: dict, store, fmt: str) -> int:
+    """Exercise 3: the resources of one training step, measured for a batch size."""
+    from nin_core.lab import exercises
+
+    if set(size) - {"batch_size"}:
+        raise UsageError(f"exercise {ex.number} trains nothing: only --batch-size applies to it")
+    batch = size.get("batch_size")
+    if batch is not None and batch < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {batch}")
+    frame = exercises.resource_frame(batch, exercises.measurements(store.home, batch, measure=True))
+    _print_table(frame, exercises.resource_conclusion(frame), fmt)
+    return 0
+
+
+def _train_exercise(ex, store, args: argparse.Namespace) -> int:
+    """Trains the exercise's variants not trained yet, then prints its table; 1 if Ctrl-C stopped it."""
+    from nin_core.lab import exercises
+    from nin_core.network.data import find_dataset
+    from nin_core.runs.jobs import launch_issues
+
     issues = {str(i): i for config in ex.configs().values() for i in launch_issues(config)}
     if issues:
         raise ConfigError(list(issues.values()))
     find_dataset(ex.base.train.data_dir)  # no data set: one line now, not a failed run per variant
-    stop = {"asked": False}
-
-    def on_signal(signum, frame):  # Ctrl-C: the run in progress stops cleanly, the others are not started
-        stop["asked"] = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-
-    def show(run_id, p):
-        if not args.quiet:
-            loss = f" loss {p.train_loss:.3f}" if p.train_loss is not None else ""
-            print(f"\r[run {run_id}, {p.phase}] epoch {p.epoch}/{p.epochs} batch {p.batch}/{p.batches}{loss}   ",
-                  end="", file=sys.stderr, flush=True)
-
+    should_stop = _stop_on_signal()
     print(f"{ex.name}: training in {store.home} (stop with Ctrl-C)", file=sys.stderr)
-    exercises.train_exercise(store, ex, on_progress=show, should_stop=lambda: stop["asked"])
+    exercises.train_exercise(store, ex, should_stop=should_stop,
+                             on_progress=None if args.quiet else lambda run_id, p: _print_progress(p, run_id))
     print(file=sys.stderr)
     frame = exercises.result_frame(ex, store.list_runs())
-    print(frame.to_csv(index=False) if args.format == "csv" else exercises.table_text(frame))
-    print(exercises.conclusion(ex, frame), file=sys.stderr if args.format == "csv" else sys.stdout)
-    return 1 if stop["asked"] else 0
+    _print_table(frame, exercises.conclusion(ex, frame), args.format)
+    return 1 if should_stop() else 0
+
+
+def _print_table(frame, conclusion: str, fmt: str) -> None:
+    """An exercise's table on stdout, then its conclusion: on stderr when stdout is CSV, to stay CSV alone."""
+    from nin_core.lab.exercises import table_text
+
+    print(frame.to_csv(index=False) if fmt == "csv" else table_text(frame))
+    print(conclusion, file=sys.stderr if fmt == "csv" else sys.stdout)
+
+
+def _code_args(p: argparse.ArgumentParser) -> None:
+    _config_args(p, list(SETTINGS))
 
 
 def cmd_code(args: argparse.Namespace) -> int:
@@ -386,65 +474,30 @@ def cmd_work(args: argparse.Namespace) -> int:
     return 0
 
 
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None] | None, Callable]] = {
+    # name: its help, what adds its arguments, what runs it; in the order --help lists them
+    "shapes": ("per-layer output shapes, parameters and multiply-adds", _shapes_args, cmd_shapes),
+    "train": ("train on Fashion-MNIST and record the run; or continue a run (--resume)", _train_args, cmd_train),
+    "predict": ("classify image files with a trained model", _predict_args, cmd_predict),
+    "inspect": ("every layer of a trained model on one image, as PNG files and summary.json", _inspect_args,
+                cmd_inspect),
+    "runs": ("list the recorded runs", _runs_args, cmd_runs),
+    "bench": ("time the seed's training pipeline against nin_core's, and inference", _bench_args, cmd_bench),
+    "exercise": ("run one of the chapter's exercises as an experiment and print its table", _exercise_args,
+                 cmd_exercise),
+    "code": ("a standalone PyTorch script that builds and trains the configuration", _code_args, cmd_code),
+    "work": ("train queued runs one after another (the dashboard starts this)", None, cmd_work),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m nin_core", description="Network in Network on Fashion-MNIST")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    p = sub.add_parser("shapes", help="per-layer output shapes, parameters and multiply-adds")
-    _config_args(p, NETWORK_SETTINGS)
-    p.add_argument("--format", choices=("text", "json", "csv"), default="text")
-    p.set_defaults(func=cmd_shapes)
-
-    p = sub.add_parser("train", help="train on Fashion-MNIST and record the run; or continue a run (--resume)")
-    _config_args(p, list(SETTINGS))
-    p.add_argument("--name", help="a name for the run")
-    p.add_argument("--run-id", type=int, help="train this queued run, with its stored configuration")
-    p.add_argument("--resume", type=int, metavar="RUN_ID",
-                   help="continue a stopped, interrupted or finished run from its last checkpoint, to --epochs in "
-                        "all (default: its own epochs)")
-    p.add_argument("--quiet", action="store_true", help="no progress line")
-    p.set_defaults(func=cmd_train)
-
-    p = sub.add_parser("predict", help="classify image files with a trained model")
-    _model_args(p)
-    p.add_argument("images", nargs="+", type=Path)
-    p.add_argument("--top-k", type=int, default=3)
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.set_defaults(func=cmd_predict)
-
-    p = sub.add_parser("inspect", help="every layer of a trained model on one image, as PNG files and summary.json")
-    _model_args(p)
-    p.add_argument("image", type=Path)
-    p.add_argument("--out", type=Path, required=True, help="the folder for the pictures and summary.json")
-    p.set_defaults(func=cmd_inspect)
-
-    p = sub.add_parser("runs", help="list the recorded runs")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.set_defaults(func=cmd_runs)
-
-    p = sub.add_parser("bench", help="time the seed's training pipeline against nin_core's, and inference")
-    _config_args(p, ["resize", "precision", "device"])
-    p.add_argument("--images", type=int, default=1024, help="training images each pipeline trains on (default 1024)")
-    p.add_argument("--repeats", type=int, default=1, help="run each pipeline N times, taking turns; keep the fastest")
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction,
-                   help="also time torch.compile against eager (default: on CUDA only)")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.set_defaults(func=cmd_bench)
-
-    p = sub.add_parser("exercise", help="run one of the chapter's exercises as an experiment and print its table")
-    p.add_argument("number", type=int, help="1 to 5")
-    _setting_args(p, ["train_size", "test_size", "epochs", "batch_size"])
-    p.add_argument("--format", choices=("text", "csv"), default="text",
-                   help="csv: the table alone on stdout (the conclusion on stderr)")
-    p.add_argument("--quiet", action="store_true", help="no progress line")
-    p.set_defaults(func=cmd_exercise)
-
-    p = sub.add_parser("code", help="a standalone PyTorch script that builds and trains the configuration")
-    _config_args(p, list(SETTINGS))
-    p.set_defaults(func=cmd_code)
-
-    p = sub.add_parser("work", help="train queued runs one after another (the dashboard starts this)")
-    p.set_defaults(func=cmd_work)
+    for name, (described, add_arguments, run) in COMMANDS.items():
+        p = sub.add_parser(name, help=described)
+        if add_arguments:
+            add_arguments(p)
+        p.set_defaults(func=run)
     return parser
 
 

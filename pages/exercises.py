@@ -3,7 +3,7 @@ with its table, curves and a conclusion written from the runs' numbers."""
 
 import streamlit as st
 
-from nin_core.lab.exercises import EXERCISES
+from nin_core.lab.exercises import EXERCISES, Experiment
 from ui import exercise_parts as parts
 from ui.state import inside_app
 
@@ -19,4 +19,7 @@ for tab, ex in zip(tabs, EXERCISES.values(), strict=True):
     if tab.open:  # only the open tab's experiment is read and drawn
         with tab:
             st.markdown(f"**The book asks:** *{ex.question}*  \n{ex.plan}")
-            (parts.experiment if ex.trains else parts.resources)(ex)
+            if isinstance(ex, Experiment):  # one that trains
+                parts.experiment(ex)
+            else:
+                parts.resources(ex)

@@ -13,6 +13,7 @@ from nin_core.runs.models import model_choices
 from ui.live_run import launched_here
 from ui.model_picker import pick_model
 from ui.state import get_store, inside_app
+from ui.text import as_text
 
 inside_app()
 
@@ -26,6 +27,8 @@ def show(predictor: Predictor, name: str, data: bytes, key: str, top_k: int, tru
     if p.error:
         st.warning(p.error)
         return
+    # Without an error a prediction has all of these.
+    assert p.predicted is not None and p.model_view is not None and p.class_map is not None
     guess = predictor.class_names[p.predicted]
     right = ":green[:material/check: right]" if truth == p.predicted else ":red[:material/close: wrong]"
     verdict = "" if truth is None else f" · true: **{CLASS_NAMES[truth]}** {right}"
@@ -48,7 +51,8 @@ if not choices:
             "laptop) or on *Playground & training*; it appears here when it finishes.")
     waiting = [r for r in store.list_runs() if r.active]
     if waiting:
-        st.caption(f"Run #{waiting[0].id} ({waiting[0].name}) is {waiting[0].status}; come back when it finishes.")
+        st.caption(f"Run #{waiting[0].id} ({as_text(waiting[0].name)}) is {waiting[0].status}; come back when it "
+                   "finishes.")
     elif st.button("Train the cpu preset", type="primary"):
         run_id = store.create_run(preset("cpu"), "cpu preset")
         launched_here(run_id)

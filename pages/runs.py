@@ -15,9 +15,11 @@ from nin_core.network.evaluation import (
     evaluate_checkpoint,
     gallery_images,
 )
+from nin_core.network.status import RunStatus
 from nin_core.runs.charts import hyperparameter_figure, runs_styler
 from ui.live_run import continue_form
 from ui.state import get_store, inside_app
+from ui.text import as_text
 
 inside_app()
 
@@ -54,7 +56,7 @@ if not runs:
     st.stop()
 looked_at = st.session_state.get(SHOWN)
 if looked_at and looked_at[0] not in {r.id for r in runs}:  # deleted here: the flash above says so
-    st.info(f"Run #{looked_at[0]} ({looked_at[1]}) was deleted in another tab or from the command line.",
+    st.info(f"Run #{looked_at[0]} ({as_text(looked_at[1])}) was deleted in another tab or from the command line.",
             icon=":material/info:")
 experiments = sorted({r.experiment for r in runs if r.experiment})
 if experiments:  # the Exercises page's runs carry their experiment's name
@@ -67,7 +69,7 @@ by_label = {f"#{r.id} {r.name}": r for r in runs}
 st.subheader("Curves")
 # Keyed, the choices outlive a new run in the list; at first, the newest runs with curves to show.
 picked = st.multiselect("Runs to compare", list(by_label), key="runs.compare", default=list(islice(
-    (label for label, r in by_label.items() if r.status != "queued" and store.metrics(r.id)), 4)))
+    (label for label, r in by_label.items() if r.status != RunStatus.QUEUED and store.metrics(r.id)), 4)))
 if picked:
     st.plotly_chart(curves_figure({label: store.metrics(by_label[label].id) for label in picked}))
 if any(isinstance(r.final.get("test_acc"), (int, float)) for r in runs):
@@ -79,21 +81,20 @@ run = by_label[st.selectbox("Run", list(by_label), key="runs.one")]  # keyed: ke
 st.session_state[SHOWN] = (run.id, run.name)
 if run.message:
     st.caption(f"{run.status}: {run.message}" + (f" — {run.hint}" if run.hint else ""))
-checkpoint = Path(run.checkpoint) if run.checkpoint else None
-has_checkpoint = checkpoint is not None and checkpoint.is_file()
+checkpoint = Path(run.checkpoint) if run.checkpoint and Path(run.checkpoint).is_file() else None  # None: none yet
 actions = st.columns(3)
 actions[0].download_button("Configuration (JSON)", run.config.to_json(), f"run-{run.id}-config.json",
                            "application/json", on_click="ignore")
-if has_checkpoint:
+if checkpoint is not None:
     actions[1].download_button("Checkpoint", checkpoint.read_bytes, f"run-{run.id}.pt", "application/octet-stream",
                                on_click="ignore")
 if actions[2].button("Delete this run…"):
-    if run.status == "running":
+    if run.status == RunStatus.RUNNING:
         st.error(f"Run #{run.id} is still running: stop it first, then delete it.")
     else:
         st.session_state.confirm_delete = run.id
 if st.session_state.get("confirm_delete") == run.id:
-    st.warning(f"Delete run #{run.id} ({run.name}) with its metrics and checkpoint? This cannot be undone.")
+    st.warning(f"Delete run #{run.id} ({as_text(run.name)}) with its metrics and checkpoint? This cannot be undone.")
     yes, no = st.columns(2)
     if yes.button("Yes, delete it", type="primary"):
         del st.session_state.confirm_delete
@@ -102,7 +103,7 @@ if st.session_state.get("confirm_delete") == run.id:
         except ValueError as e:  # it started running since the page was drawn
             st.error(str(e))
         else:
-            st.session_state.runs_flash = f"Deleted run #{run.id} ({run.name})."
+            st.session_state.runs_flash = f"Deleted run #{run.id} ({as_text(run.name)})."
             del st.session_state[SHOWN]
             st.rerun()
     if no.button("Cancel"):
@@ -111,7 +112,7 @@ if st.session_state.get("confirm_delete") == run.id:
 
 continue_form(run, store)
 
-if not has_checkpoint:
+if checkpoint is None:
     st.info("This run has no checkpoint yet, so there is nothing to evaluate.")
     st.stop()
 size = st.number_input("Test images to evaluate", 100, 10_000, DEFAULT_EVAL_SIZE, step=500,

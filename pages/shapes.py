@@ -30,8 +30,10 @@ size = columns[0].number_input("Input size (px)", min_value=1, max_value=MAX_RES
                                help="Defaults to the configuration's resize; try others to see where the network "
                                     "breaks.")
 batch_spec = SETTINGS["batch_size"].spec
-batch = columns[1].number_input("Batch size", min_value=batch_spec.low, max_value=batch_spec.high, step=1,
-                                value=within(config.train.batch_size, batch_spec.low, batch_spec.high, 128),
+assert batch_spec.low is not None and batch_spec.high is not None  # the batch size declares both bounds
+batch_low, batch_high = int(batch_spec.low), int(batch_spec.high)
+batch = columns[1].number_input("Batch size", min_value=batch_low, max_value=batch_high, step=1,
+                                value=within(config.train.batch_size, batch_low, batch_high, 128),
                                 help="For the memory columns and totals; defaults to the configuration's.")
 precision = columns[2].selectbox(
     "Precision", PRECISIONS, index=PRECISIONS.index(config.train.precision) if config.train.precision in PRECISIONS
@@ -48,24 +50,26 @@ except Exception as e:  # noqa: BLE001 - a configuration the layers cannot even 
 if issues:
     st.warning("This configuration will not train as it stands: " + "; ".join(issues))
 
-if table.ok:
-    table = replace(table, memory=memory_estimate(config.with_overrides(resize=int(size)), int(batch), precision))
+# None where the input fails at a layer.
+memory = memory_estimate(config.with_overrides(resize=int(size)), int(batch), precision) if table.ok else None
+if memory:
+    table = replace(table, memory=memory)
     st.caption(f"**activation memory**: what each layer keeps for the backward pass over a batch of {batch} in "
-               f"{table.memory.precision}.")
+               f"{memory.precision}.")
 st.dataframe(shape_styler(table), hide_index=True, placeholder="—")
 
-if table.ok:
+if memory:
     totals = st.columns(3)
     totals[0].metric("Parameters", f"{table.total_params:,}")
     totals[1].metric("Multiply-adds per image", f"{table.total_mult_adds:,}")
-    totals[2].metric("Output", str(list(table.output_shape)))
-    step = ", ".join(f"{name} {format_bytes(n)}" for name, n in table.memory.step_parts().items())
+    totals[2].metric("Output", str(list(table.output_shape)) if table.output_shape else "—")
+    step = ", ".join(f"{name} {format_bytes(n)}" for name, n in memory.step_parts().items())
     totals = st.columns(3)
-    totals[0].metric("Training step", format_bytes(table.memory.train_bytes), help=step)
-    totals[1].metric("Inference, one image", format_bytes(table.memory.inference_image_bytes),
+    totals[0].metric("Training step", format_bytes(memory.train_bytes), help=step)
+    totals[1].metric("Inference, one image", format_bytes(memory.inference_image_bytes),
                      help="the parameters and the largest input and output of one layer")
-    totals[2].metric(f"Inference, {batch} images", format_bytes(table.memory.inference_batch_bytes))
-    st.caption(f"Memory at batch {batch}, {table.memory.precision}, {config.train.optimizer}: {step}. An estimate "
+    totals[2].metric(f"Inference, {batch} images", format_bytes(memory.inference_batch_bytes))
+    st.caption(f"Memory at batch {batch}, {memory.precision}, {config.train.optimizer}: {step}. An estimate "
                "from the layers' shapes, measured within about 20 % (docs/benchmarks.md).")
 else:
     st.error(f"A {size}×{size} input fails at layer {table.rows[-1].index} ({table.rows[-1].layer}): {table.error}")

@@ -6,7 +6,7 @@ import streamlit as st
 from nin_core.lab.estimate import estimate_run, throughput
 from nin_core.lab.export import export_script
 from nin_core.network.durations import format_duration
-from nin_core.network.shapes import shape_table
+from nin_core.network.shapes import ShapeTable, shape_table
 from nin_core.runs.jobs import ensure_worker
 from nin_core.runs.sweep import SWEEPABLE, pick_live_run, plan_sweep, queue_sweep, sweep_label
 from nin_core.runs.urlconfig import describe
@@ -24,6 +24,7 @@ from ui.state import (
     preset_picker,
     update_config,
 )
+from ui.text import as_text
 
 inside_app()
 
@@ -48,6 +49,7 @@ with changes:
     changes_caption(config)
 issues = config_issues(config)
 other_issues = form.show_issues(issues)
+table: ShapeTable | None
 try:
     table = shape_table(config.arch)
 except Exception:  # noqa: BLE001 - blocks too broken to build: their fields already say why
@@ -129,5 +131,5 @@ else:
                 unsafe_allow_javascript=True)
     waiting = [r for r in runs if r.active and r.id != run.id]
     if waiting:
-        st.caption("Also in the queue: " + ", ".join(f"run {r.id} *{r.name}* {status_markdown(r.status)}"
+        st.caption("Also in the queue: " + ", ".join(f"run {r.id} *{as_text(r.name)}* {status_markdown(r.status)}"
                                                      for r in sorted(waiting, key=lambda r: r.id)))

@@ -51,6 +51,57 @@ def fixed_threads(monkeypatch) -> None:
     monkeypatch.setenv("OMP_NUM_THREADS", str(torch.get_num_threads()))
 
 
+@pytest.fixture(scope="session")
+def data():
+    """Fashion-MNIST, found (or downloaded) as a run finds it, read once for the whole session."""
+    from nin_core.network.data import load_fashion_mnist
+
+    return load_fashion_mnist()
+
+
+@pytest.fixture
+def dead_class_maps(monkeypatch) -> None:
+    """Every model the trainer builds in this test has every class map zero, the network NiN becomes when its last
+    ReLU dies: the last block's last 1×1 convolution gets a bias that no input overcomes."""
+    import torch
+
+    from nin_core.network import train
+    from nin_core.network.model import build_model
+
+    def dead_model(arch, init):
+        model = build_model(arch, init)
+        with torch.no_grad():
+            model[-3][-2].bias.fill_(-1e4)  # the last block's last 1×1 conv, before its ReLU
+        return model
+
+    monkeypatch.setattr(train, "build_model", dead_model)
+
+
+def use_fake_throughput(mp: pytest.MonkeyPatch) -> None:
+    """Time estimates use a fixed device speed (10 G multiply-adds a second, 1 ms a step; given by hand, so no
+    configuration's own steps are timed either) instead of timing the device, which costs the pages seconds and a
+    process start (minutes on a busy machine). Nothing measured earlier is used, and this speed is forgotten after."""
+    from nin_core.lab import estimate
+
+    mp.setattr(estimate, "_cache", {})
+    mp.setattr(estimate, "measure_throughput",
+               lambda device, dtype=None: estimate.Throughput("CPU (fake)", 1e10, 1e-3, time.time()))
+
+
+@pytest.fixture
+def fake_throughput(monkeypatch) -> None:
+    """A fixed device speed for the time estimates (use_fake_throughput) in this test."""
+    use_fake_throughput(monkeypatch)
+
+
+@pytest.fixture
+def no_demo(tmp_path, monkeypatch) -> None:
+    """Whether or not the shipped demo model is there, this test sees only the models it sets up."""
+    from nin_core.runs import models
+
+    monkeypatch.setattr(models, "DEMO_CHECKPOINT", tmp_path / "demo" / "demo.pt")
+
+
 @pytest.fixture
 def nin_home(tmp_path, monkeypatch) -> Path:
     """A fresh data directory; at the end, the worker and trainer processes recorded in it are stopped."""
@@ -58,6 +109,14 @@ def nin_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("NIN_HOME", str(home))
     yield home
     stop_recorded_processes(home)
+
+
+@pytest.fixture
+def store(nin_home):
+    """The run store in this test's data directory."""
+    from nin_core.runs.store import RunStore
+
+    return RunStore(nin_home)
 
 
 def stop_recorded_processes(home: Path) -> None:

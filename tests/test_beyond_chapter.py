@@ -10,10 +10,11 @@ import pytest
 import torch
 from torch import nn
 
+from nin_core.network import data as data_module
 from nin_core.network import train as train_module
 from nin_core.network.checkpoint import load_model
 from nin_core.network.config import CPU, SEED, TINY, TrainConfig
-from nin_core.network.data import flip_shift, load_fashion_mnist, shift_pixels
+from nin_core.network.data import flip_shift, shift_pixels
 from nin_core.network.model import build_model
 from nin_core.network.predict import Predictor
 from nin_core.network.schedule import lr_at
@@ -21,11 +22,6 @@ from nin_core.network.shapes import shape_table
 from nin_core.network.train import Trainer
 
 OLD_CHECKPOINT = Path(__file__).parent / "data" / "checkpoint-before-settings.pt"
-
-
-@pytest.fixture(scope="module")
-def data():
-    return load_fashion_mnist()
 
 
 # --- the network ---------------------------------------------------------------------------------------------
@@ -127,6 +123,7 @@ def test_flip_shift_keeps_each_image_and_its_statistics():
     assert not torch.equal(out, images)
 
 
+@pytest.mark.slow
 def test_augmentation_touches_the_training_batches_only(data, monkeypatch):
     seen = []
 
@@ -134,7 +131,7 @@ def test_augmentation_touches_the_training_batches_only(data, monkeypatch):
         seen.append(x.shape[0])
         return flip_shift(x, generator)
 
-    monkeypatch.setattr(train_module, "flip_shift", spy)
+    monkeypatch.setattr(data_module, "flip_shift", spy)
     config = TINY.with_overrides(augment="flip-shift", train_size=640, test_size=300, epochs=1, device="cpu")
     Trainer(config, data=data).run()
     assert seen == [64] * 10  # ten training batches, no evaluation batch of 300

@@ -18,6 +18,7 @@ def cli(*args: str, env_home=None, timeout: int = 300) -> subprocess.CompletedPr
                           timeout=timeout)
 
 
+@pytest.mark.slow
 def test_shapes_prints_the_seeds_ten_shapes():
     out = cli("shapes", "--preset", "seed")
     assert out.returncode == 0, out.stderr
@@ -27,6 +28,7 @@ def test_shapes_prints_the_seeds_ten_shapes():
     assert "smallest valid input: 67 px" in out.stdout
 
 
+@pytest.mark.slow
 def test_shapes_json_and_a_config_file(tmp_path):
     config = tmp_path / "c.json"
     config.write_text('{"arch": {"resize": 96}}')
@@ -34,6 +36,26 @@ def test_shapes_json_and_a_config_file(tmp_path):
     assert data["input_shape"] == [1, 1, 96, 96] and data["output_shape"] == [1, 10] and len(data["rows"]) == 10
 
 
+def test_shapes_shows_the_memory_of_a_training_step_and_of_inference_as_the_page_does(capsys):
+    from nin_core.cli import main
+    from nin_core.network.config import SEED
+    from nin_core.network.memory import format_bytes, memory_estimate
+
+    args = ["shapes", "--preset", "seed", "--batch-size", "64", "--precision", "float32"]
+    memory = memory_estimate(SEED.with_overrides(batch_size=64, precision="float32"))
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    for name, n in {"training step": memory.train_bytes, "inference, one image": memory.inference_image_bytes,
+                    "inference, 64 images": memory.inference_batch_bytes}.items():
+        assert f"{name} {format_bytes(n)}" in text
+    assert main([*args, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)["memory"]
+    assert data["batch_size"] == 64 and data["precision"] == "float32"
+    assert data["bytes"]["training step"] == memory.train_bytes
+    assert data["bytes"]["inference, one image"] == memory.inference_image_bytes
+
+
+@pytest.mark.slow
 def test_shapes_of_a_breaking_configuration_prints_rows_and_the_reason_and_exits_2():
     out = cli("shapes", "--preset", "seed", "--resize", "60")
     assert out.returncode == 2
@@ -41,6 +63,7 @@ def test_shapes_of_a_breaking_configuration_prints_rows_and_the_reason_and_exits
     assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, words", [
     (("shapes", "--resize", "abc"), "arch.resize: must be a whole number, got 'abc'"),
     (("shapes", "--preset", "huge"), "invalid choice"),
@@ -65,6 +88,7 @@ def test_bad_input_gets_one_line_and_exit_2(nin_home, args, words):
     assert words in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_bad_config_file_names_the_fields(tmp_path, nin_home):
     bad = tmp_path / "bad.json"
     bad.write_text('{"train": {"lr": "fast"}, "arch": {"colour": 3}}')
@@ -73,6 +97,23 @@ def test_bad_config_file_names_the_fields(tmp_path, nin_home):
     assert "train.lr: must be a number, got 'fast'" in out.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.slow
+@pytest.mark.parametrize("content, words", [
+    (("[" * 100_000 + "]" * 100_000).encode(), "config: is nested too deeply to be a configuration"),
+    (('{"train": {"epochs": ' + "9" * 5000 + "}}").encode(), "config: holds a number of more than 4300 digits"),
+    (b'{"train": {"name": "\xff"}}', "is not a text file"),
+], ids=["deep", "long-number", "not-utf8"])
+def test_a_config_file_python_cannot_parse_gets_one_line_and_exit_2(tmp_path, content, words):
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(content)
+    out = cli("shapes", "--config", str(bad))
+    assert out.returncode == 2 and out.stdout == "", out
+    assert out.stderr.startswith("error: ") and out.stderr.count("\n") == 1, out.stderr
+    assert words in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
 def test_predict_tells_what_to_know_about_an_image(tmp_path):
     import torch
 

@@ -92,6 +92,20 @@ def test_json_that_is_not_a_config(text, words):
         RunConfig.from_json(text)
 
 
+DEEP_JSON = "[" * 100_000 + "]" * 100_000
+LONG_EPOCHS = '{"train": {"epochs": ' + "9" * 5000 + "}}"
+
+
+@pytest.mark.parametrize("text, said", [
+    (DEEP_JSON, "config: is nested too deeply to be a configuration"),
+    (LONG_EPOCHS, "config: holds a number of more than 4300 digits"),
+], ids=["deep", "long-number"])
+def test_json_beyond_what_python_parses_is_a_config_error(text, said):
+    with pytest.raises(ConfigError) as e:
+        RunConfig.from_json(text)
+    assert str(e.value) == said
+
+
 def test_check_raises_with_every_issue_and_unknown_override_is_refused():
     with pytest.raises(ConfigError) as e:
         SEED.with_overrides(lr=-1, epochs=0).check()

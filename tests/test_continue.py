@@ -53,7 +53,7 @@ def test_a_run_stopped_after_its_first_epoch_continues_to_the_same_end(nin_home,
 
     run_training(store, stopped, should_stop=stop_after_epoch_one)
     run = store.get_run(stopped)
-    assert run.status == "stopped" and run.progress["epoch"] == 2
+    assert run.status == "stopped" and run.progress.epoch == 2
     reached = continue_run(store, stopped, 3)
     assert 1 <= reached < 2
     run_training(store, stopped)
@@ -84,8 +84,8 @@ def test_an_interrupted_run_continues_from_its_last_epoch(nin_home, processes):
     trainer = processes.start([sys.executable, "-m", "nin_core", "train", "--config", str(path), "--quiet"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = RunStore()
-    wait_for(lambda: store.list_runs() and store.list_runs()[0].progress.get("epoch") == 2
-             and store.list_runs()[0].progress.get("batch", 0) > 0, what="epoch 2 to begin")
+    wait_for(lambda: store.list_runs() and store.list_runs()[0].progress.epoch == 2
+             and store.list_runs()[0].progress.batch > 0, what="epoch 2 to begin")
     os.kill(trainer.pid, signal.SIGKILL)
     trainer.wait()
     [run] = store.list_runs()
@@ -125,6 +125,7 @@ def ended_run(store: RunStore, status="stopped", *, with_state=True, config=TINY
     return run_id
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case, words", [
     ("running", "is running: only a stopped, interrupted or finished run can continue"),
     ("no checkpoint", "cannot continue: no checkpoint at"),
@@ -155,6 +156,7 @@ def test_a_run_that_cannot_continue_gets_one_line_and_nothing_changes(case, word
         assert store.get_run(run_id) == before
 
 
+@pytest.mark.slow
 def test_resume_takes_only_epochs(nin_home):
     out = cli("train", "--resume", "1", "--lr", "0.1", home=nin_home)
     assert out.returncode == 2 and "only --epochs may go with it" in out.stderr

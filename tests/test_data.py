@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
+import resource
+import struct
+import threading
 import time
 from pathlib import Path
 
@@ -109,6 +113,69 @@ def test_split_with_mismatched_counts_is_refused(tmp_path):
         load_split(tmp_path, train=False)
 
 
+FULL_HEADER = bytes([0, 0, 8, 3]) + struct.pack(">3I", 60_000, 28, 28)  # as Fashion-MNIST's training images
+PROMISE = "its header promises 47040000 bytes of data for shape (60000, 28, 28)"
+
+
+def refused_quickly(path: Path) -> str:
+    """read_idx's refusal of ``path``, checked to come before it reads the file: within a second and 200 MB."""
+    peak, start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter()
+    with pytest.raises(ValueError) as caught:
+        read_idx(path)
+    assert time.perf_counter() - start < 1
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 200_000  # KiB
+    return str(caught.value)
+
+
+def test_a_huge_sparse_file_is_refused_by_its_size_before_it_is_read_and_before_launch(tmp_path):
+    from nin_core.network.config import TINY
+    from nin_core.runs.jobs import launch_issues
+
+    make_set(tmp_path)
+    path = tmp_path / "train-images-idx3-ubyte"  # read before the .gz beside it
+    with open(path, "wb") as f:
+        f.write(FULL_HEADER)
+        f.truncate(6 * 2**30)  # sparse: costs no disk
+    said = f"{path} is too long: {PROMISE}, it holds {6 * 2**30 - 16}"
+    assert refused_quickly(path) == said
+    issues = [i.message for i in launch_issues(TINY.with_overrides(data_dir=str(tmp_path)))]
+    assert issues == [said]  # the form says it: the run is never queued to fail
+
+
+def test_a_gzip_bomb_is_refused_after_decompressing_no_more_than_its_header_promises(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(path, "wb", compresslevel=1) as f:  # 256 MiB of zeros in ~1 MB, written a MiB at a time
+        f.write(FULL_HEADER)
+        for _ in range(256):
+            f.write(bytes(2**20))
+    assert refused_quickly(path) == f"{path} is too long: {PROMISE}, it holds more"
+
+
+@pytest.mark.parametrize("name", ["x", "x.gz"])
+def test_a_header_promising_more_than_fashion_mnist_holds_is_refused(tmp_path, name):
+    path = tmp_path / name
+    header = bytes([0, 0, 8, 3]) + struct.pack(">3I", 2**32 - 1, 28, 28)
+    with (gzip.open if name.endswith(".gz") else open)(path, "wb") as f:
+        f.write(header + bytes(1000))
+    assert refused_quickly(path) == (f"{path} has an impossible header: shape (4294967295, 28, 28) is "
+                                     "3,367,254,359,280 bytes; Fashion-MNIST's largest file holds 47,040,000")
+
+
+def test_reading_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
+    os.mkfifo(tmp_path / "x")
+    said: list[str] = []
+
+    def read():
+        with pytest.raises(ValueError) as caught:
+            read_idx(tmp_path / "x")
+        said.append(str(caught.value))
+
+    reader = threading.Thread(target=read, daemon=True)  # a blocked open would hold it, not the test
+    reader.start()
+    reader.join(5)
+    assert said == [f"{tmp_path / 'x'} is a FIFO, not a file"]
+
+
 # --- finding -----------------------------------------------------------------------------------------
 
 def test_finds_torchvision_layout(tmp_path):
@@ -154,6 +221,24 @@ def test_a_data_folder_too_long_or_that_is_a_file_is_the_fields_message_before_l
                          (str(tmp_path / "passwd"), "is a file, not a folder")):
         [issue] = [i for i in launch_issues(TINY.with_overrides(data_dir=folder)) if i.field == "train.data_dir"]
         assert said in issue.message
+
+
+def test_a_fifo_or_a_symlink_loop_in_the_data_folder_is_named_for_what_it_is(tmp_path):
+    from nin_core.network.config import TINY
+    from nin_core.runs.jobs import launch_issues
+
+    make_set(tmp_path)
+    (tmp_path / "train-images-idx3-ubyte.gz").unlink()
+    os.mkfifo(tmp_path / "train-images-idx3-ubyte")
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    os.symlink("t10k-labels-idx1-ubyte.gz", tmp_path / "t10k-labels-idx1-ubyte.gz")  # a link to itself
+    said = (f"The Fashion-MNIST folder {tmp_path} (from data_dir) holds train-images-idx3-ubyte, which is a FIFO, "
+            "not a file; t10k-labels-idx1-ubyte.gz, which is a symlink loop.")
+    with pytest.raises(DataNotFoundError) as caught:
+        find_dataset(tmp_path)
+    assert caught.value.problem == said
+    [issue] = [i for i in launch_issues(TINY.with_overrides(data_dir=str(tmp_path))) if i.field == "train.data_dir"]
+    assert issue.message.startswith(said)
 
 
 def test_partial_folder_names_the_missing_file(tmp_path):

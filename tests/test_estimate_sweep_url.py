@@ -26,6 +26,7 @@ def cpu_rate() -> Throughput:
     return throughput("cpu")
 
 
+@pytest.mark.slow
 def test_measuring_the_cpu_takes_seconds_and_is_remembered(cpu_rate):
     assert cpu_rate.device.startswith("CPU")
     assert 1e8 < cpu_rate.mult_adds_per_s < 1e13
@@ -34,6 +35,7 @@ def test_measuring_the_cpu_takes_seconds_and_is_remembered(cpu_rate):
     assert throughput("cpu") is cpu_rate  # in memory: measured once per device
 
 
+@pytest.mark.slow
 def test_the_seed_config_takes_hours_on_this_cpu(cpu_rate):
     e = estimate_run(SEED.with_overrides(device="cpu"), cpu_rate)
     assert e.takes_hours and e.seconds > 3600
@@ -42,6 +44,7 @@ def test_the_seed_config_takes_hours_on_this_cpu(cpu_rate):
     assert e.text in e.warning and "**cpu** preset" in e.warning
 
 
+@pytest.mark.slow
 def test_the_tiny_config_takes_seconds_to_minutes_on_this_cpu(cpu_rate):
     e = estimate_run(TINY, cpu_rate)
     assert not e.takes_hours and e.seconds < 600 and e.warning is None
@@ -64,6 +67,7 @@ def test_a_small_network_is_estimated_from_its_own_steps(monkeypatch):
     assert timed == [(64, "cpu")]
 
 
+@pytest.mark.slow
 def test_timing_a_configuration_is_remembered_for_what_does_not_change_it():
     first = est.step_times(TINY, "cpu")
     assert 0 < first.step_s < 10 and 0 < first.eval_batch_s < 10 and first.setup_s >= 0

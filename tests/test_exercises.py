@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-import time
 
 import pandas as pd
 import pytest
@@ -15,10 +14,10 @@ from conftest import APP, ROOT
 from streamlit.testing.v1 import AppTest
 
 from nin_core.lab import exercises as exs
-from nin_core.lab.estimate import Throughput
-from nin_core.network.config import CPU, TINY
-from nin_core.network.metrics import MetricPoint
+from nin_core.network.config import CPU, TINY, BlockConfig
+from nin_core.network.metrics import MetricPoint, Progress
 from nin_core.network.shapes import shape_table
+from nin_core.network.status import ENDED_BY_TRAINING, RunStatus
 from nin_core.runs.store import RunStore
 
 SMALL = {"train_size": 200, "test_size": 100, "epochs": 1}
@@ -29,15 +28,11 @@ def ended_run(store: RunStore, ex, variant: str, test_acc: float | None, *, stat
     """A run of ``variant`` recorded as ended with these numbers, as the worker would have left it."""
     run_id = store.create_run(ex.configs()[variant], f"ex {ex.number} · {variant}", experiment=ex.name)
     store.mark_running(run_id, "cpu")
-    store.record(run_id, {}, [MetricPoint(0.5, train_loss + 0.3, 0.4), MetricPoint(1.0, train_loss, 0.6, test_acc)])
+    store.record(run_id, Progress(),
+                 [MetricPoint(0.5, train_loss + 0.3, 0.4), MetricPoint(1.0, train_loss, 0.6, test_acc)])
     final = {"train_loss": train_loss, "train_acc": 0.6, "examples_per_sec": 400.0}
     store.finish(run_id, status, final=final | ({"test_acc": test_acc} if test_acc is not None else {}))
     return run_id
-
-
-@pytest.fixture
-def store(nin_home) -> RunStore:
-    return RunStore(nin_home)
 
 
 def test_what_is_done_or_queued_is_not_queued_again(store):
@@ -88,7 +83,7 @@ def test_the_table_and_its_conclusion_come_from_the_runs(store):
     params = {v: shape_table(c.arch).total_params for v, c in ex.configs().items()}
     assert rows.loc["one 1×1 conv", "parameters"] == params["one 1×1 conv"]
     assert rows.loc["two 3×3 convs", "status"] == "not run" and pd.isna(rows.loc["two 3×3 convs", "test acc"])
-    book = rows[rows["status"] == exs.REFERENCE]
+    book = rows[rows["status"] == exs.Verdict.REFERENCE]
     assert list(book["test acc"]) == [0.790, 0.867] and book["examples/s"].iloc[0] == 3087.6
     assert list(book["pointwise_convs"]) == [2, 2]  # the book's runs are the chapter's settings
 
@@ -132,6 +127,42 @@ def test_no_conclusion_before_two_results(store):
     assert exs.conclusion(ex, exs.result_frame(ex, store.list_runs())) == ""
 
 
+def test_every_experiment_concludes_in_its_own_sentences_beside_the_book(store):
+    """Each trained experiment's table ends with its book rows, and once every variant has a result its conclusion
+    is whole and names the best; the experiments that train the seed (plain SGD) set the book's run beside theirs."""
+    for ex in (e.sized(**SMALL) for e in exs.EXERCISES.values() if e.trains):
+        for i, variant in enumerate(ex.configs()):
+            ended_run(store, ex, variant, 0.5 + i / 100)
+        frame = exs.result_frame(ex, store.list_runs())
+        assert list(frame["variant"].iloc[len(ex.variants):]) == [b.label for b in ex.book] and ex.book
+        said = exs.conclusion(ex, frame)
+        assert not said.startswith("So far") and f"The best test accuracy: {ex.variants[-1].name}" in said, said
+        assert ("The book's run of the seed" in said) == (ex.base.get("optimizer") == "sgd"), said
+
+
+def test_an_outcome_at_chance_is_found_from_the_numbers_for_its_number_of_classes(store):
+    ten = exs.exercise(5).sized(**SMALL).base
+    two = ten.with_overrides(num_classes=2, blocks=(*ten.arch.blocks[:-1], BlockConfig(2, 3, 1, 1)))
+    assert not two.validate()
+
+    def outcome(config, status: RunStatus | None = RunStatus.FINISHED, **final: float):
+        run_id = store.create_run(config, "a run")
+        if status is not None:
+            store.mark_running(run_id, "cpu")
+            store.finish(run_id, status, final=final)
+        return exs.outcome(store.get_run(run_id))
+
+    ln2, ln10 = 0.6931, 2.3026
+    assert outcome(two, train_loss=ln2, test_acc=0.52) == exs.Verdict.AT_CHANCE
+    assert outcome(ten, train_loss=ln2, test_acc=0.52) == RunStatus.FINISHED  # the same numbers learned, of ten
+    assert outcome(ten, train_loss=ln10, train_acc=0.11) == exs.Verdict.AT_CHANCE  # no test accuracy: train's
+    assert outcome(two, train_loss=ln10, test_acc=0.11) == RunStatus.FINISHED  # worse than chance is not chance
+    assert outcome(ten, train_loss=ln10, test_acc=0.4) == RunStatus.FINISHED  # a loss at chance, not its answers
+    assert outcome(ten, RunStatus.STALLED, train_loss=ln10) == exs.Verdict.STALLED
+    assert outcome(ten, RunStatus.DIVERGED) == RunStatus.DIVERGED
+    assert outcome(ten, None) == RunStatus.QUEUED and exs.outcome(None) == exs.Verdict.NOT_RUN
+
+
 def test_the_resource_table_and_its_conclusion_follow_the_measurements():
     estimated = exs.resource_frame()
     assert list(estimated["configuration"]) == ["the seed at 224 px", "the cpu preset at 28 px"]
@@ -167,7 +198,7 @@ def test_an_experiment_runs_end_to_end_from_the_shell_and_a_second_time_trains_n
     store = RunStore(nin_home)
     runs = store.list_runs()
     assert len(runs) == 2 and {r.experiment for r in runs} == {ex.name}
-    assert all(r.status in exs.DONE for r in runs) and all(store.metrics(r.id) for r in runs)
+    assert all(r.status in ENDED_BY_TRAINING for r in runs) and all(store.metrics(r.id) for r in runs)
     frame = exs.result_frame(ex, runs)
     said = exs.conclusion(ex, frame)
     assert said.startswith("Against no batch norm (the chapter)") and said in out.stdout
@@ -207,7 +238,7 @@ def test_exercise_refuses_bad_input_in_one_line(args, words, nin_home, capsys):
 # --- the page ---------------------------------------------------------------------------------------------------
 
 @pytest.fixture
-def page(nin_home, monkeypatch):
+def page(nin_home, monkeypatch, fake_throughput):
     """The Exercises page, with no background worker started and a fixed device speed (no timing steps)."""
     import ui.exercise_parts
     from nin_core.runs import jobs
@@ -215,8 +246,6 @@ def page(nin_home, monkeypatch):
     started = []
     monkeypatch.setattr(jobs, "ensure_worker", lambda store: started.append(store))
     monkeypatch.setattr(ui.exercise_parts, "ensure_worker", lambda store: started.append(store))
-    monkeypatch.setattr(ui.exercise_parts, "throughput",
-                        lambda *a, **k: Throughput("CPU (test)", 1e10, 0.001, time.time()))
     at = AppTest.from_file(APP, default_timeout=120)
     at.switch_page("pages/exercises.py").run()
     assert not at.exception, at.exception
@@ -261,6 +290,18 @@ def test_exercise_4_shows_the_class_maps(page, store):
     open_tab(page, 4)
     captions = [c for image in page.image for c in image.captions]
     assert [c.split(":")[0] for c in captions] == ["one step to 10 maps (the chapter)", "no ReLU after the last block"]
+
+
+def test_runs_from_the_shell_at_another_size_are_shown_at_once(page, store):
+    ex = exs.exercise(5)
+    small = ex.sized(**SMALL)
+    for variant in small.configs():
+        ended_run(store, small, variant, 0.5)
+    ended_run(store, ex.sized(**SMALL | {"epochs": 2}), ex.reference, 0.6)  # one done at a third size: fewer
+    open_tab(page, 5)
+    assert page.selectbox(key="exercise-size-5").value == exs.sizes(ex, store.list_runs()).index(SMALL)
+    assert any(f"{exs.size_text(SMALL)} at" in m.value and "2 done, 0 queued or running, 0 to run" in m.value
+               for m in page.markdown)
 
 
 def test_exercise_3_measures_once_and_keeps_it(page, store, monkeypatch):

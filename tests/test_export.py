@@ -17,7 +17,7 @@ from nin_core.cli import main
 from nin_core.lab.bench import torchvision_root
 from nin_core.lab.export import export_script
 from nin_core.network.config import CPU, SEED, SEED_BN, TINY, BlockConfig
-from nin_core.network.data import find_dataset, flip_shift
+from nin_core.network.data import IDX_FILES, find_dataset, flip_shift, write_idx
 from nin_core.network.model import build_model
 from nin_core.network.schedule import lr_at
 from nin_core.network.shapes import shape_table
@@ -73,6 +73,7 @@ def test_the_script_builds_nin_cores_network_with_its_weights_schedule_and_augme
                            flip_shift(batch, torch.Generator().manual_seed(5)))
 
 
+@pytest.mark.slow
 def test_the_seed_script_prints_the_chapters_ten_shapes(tmp_path):
     (tmp_path / "nin.py").write_text(export_script(SEED))
     out = subprocess.run([sys.executable, "nin.py", "--shapes-only"], cwd=tmp_path, capture_output=True, text=True,
@@ -103,6 +104,34 @@ def test_the_tiny_script_trains_on_the_real_data_to_the_chapters_two_lines(tmp_p
     assert float(found.group(3)) > 0.3  # it learned: 4,000 images, 2 epochs of AdamW
 
 
+@pytest.mark.parametrize("where", ["NIN_DATASET_DIR", "the user cache", "torchvision's folders under it"])
+def test_the_script_reads_the_data_where_the_app_finds_it_without_downloading(where, tmp_path, monkeypatch):
+    import torchvision
+
+    cache = tmp_path / "cache"
+    folder = {"NIN_DATASET_DIR": tmp_path / "idx", "the user cache": cache / "nin" / "fashion-mnist",
+              "torchvision's folders under it": cache / "nin" / "fashion-mnist" / "FashionMNIST" / "raw"}[where]
+    images, labels = torch.randint(0, 256, (2, 5, 28, 28), dtype=torch.uint8), torch.tensor([[3, 1, 4, 1, 5],
+                                                                                               [9, 2, 6, 5, 3]])
+    for i, split in enumerate(("train", "test")):  # Debian's kind of files: gzipped
+        write_idx(folder / f"{IDX_FILES[f'{split}_images']}.gz", images[i])
+        write_idx(folder / f"{IDX_FILES[f'{split}_labels']}.gz", labels[i].to(torch.uint8))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    if where == "NIN_DATASET_DIR":
+        monkeypatch.setenv("NIN_DATASET_DIR", str(folder))
+    else:
+        monkeypatch.delenv("NIN_DATASET_DIR", raising=False)
+
+    def offline(*args, **kwargs):
+        raise RuntimeError("no network here")
+
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", offline)
+    exported = load(export_script(TINY.with_overrides(train_size=None, test_size=None)), tmp_path)
+    for i, loader in enumerate(exported["load_data_fashion_mnist"](2, 28, None)):
+        assert [(x.shape, y) for x, y in loader.dataset] == [((1, 28, 28), int(y)) for y in labels[i]]
+        assert torch.equal(torch.stack([x for x, _ in loader.dataset]), images[i][:, None] / 255)
+
+
 def test_code_from_the_shell(capsys, tmp_path):
     assert main(["code", "--preset", "tiny"]) == 0
     assert capsys.readouterr().out == export_script(TINY)
@@ -123,13 +152,14 @@ def test_code_refuses_bad_input_in_one_line(args, words, capsys):
     assert words in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_the_script_runs_from_the_shell_as_printed(tmp_path):
     out = subprocess.run([sys.executable, "-m", "nin_core", "code", "--preset", "seed"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout == export_script(SEED)
 
 
-def test_the_training_page_shows_and_offers_the_code_of_its_configuration(nin_home, monkeypatch):
+def test_the_training_page_shows_and_offers_the_code_of_its_configuration(nin_home, monkeypatch, fake_throughput):
     from streamlit.testing.v1 import AppTest
 
     from nin_core.runs import jobs

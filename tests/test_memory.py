@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from nin_core.lab.bench import step_memory
+from nin_core.lab.exercises import measure_memory
 from nin_core.network import memory
 from nin_core.network.charts import shape_cost_figure, shape_frame
 from nin_core.network.config import CPU, SEED, TINY, BlockConfig, RunConfig
@@ -104,8 +104,8 @@ def test_a_measured_training_step_agrees_with_the_estimate(precision):
     # of the preset, batches 64 to 256) measured 0.81-1.22 of it, the same step ±10 % from run to run
     # (docs/benchmarks.md). RSS does not depend on the load, so this band, wider than anything seen, does not
     # make the test flaky, and still catches activations counted twice or left out by half.
-    found = step_memory(CPU.with_overrides(precision=precision), 64)
-    assert 0.6 < found["measured"] / found["estimated"] < 1.5, found
+    measured, estimated = measure_memory(CPU, 64, True, precision), memory_estimate(CPU, 64, precision).train_bytes
+    assert 0.6 < measured / estimated < 1.5, (measured, estimated)
 
 
 # --- the shape table and its chart ------------------------------------------------------------------------------

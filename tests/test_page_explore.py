@@ -16,13 +16,8 @@ from nin_core.network.checkpoint import save_checkpoint
 from nin_core.network.config import CPU, TINY, BlockConfig, RunConfig
 from nin_core.network.model import build_model
 from nin_core.network.shapes import shape_table
-from nin_core.runs import models
 
-
-@pytest.fixture(autouse=True)
-def no_demo(tmp_path, monkeypatch):
-    """Whether or not the shipped demo model is there, these tests see only what they set up."""
-    monkeypatch.setattr(models, "DEMO_CHECKPOINT", tmp_path / "demo" / "demo.pt")
+pytestmark = pytest.mark.usefixtures("no_demo")  # whether or not the demo model is there
 
 
 def trained(home, tmp_path, config: RunConfig) -> None:

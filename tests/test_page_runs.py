@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pyarrow as pa
-import pytest
 import torch
 from conftest import APP
 from streamlit.testing.v1 import AppTest
 
 from nin_core.network.checkpoint import save_checkpoint
 from nin_core.network.config import TINY
+from nin_core.network.metrics import Progress
 from nin_core.network.model import build_model
 from nin_core.runs.store import MetricPoint, RunStore
 
@@ -19,7 +19,7 @@ from nin_core.runs.store import MetricPoint, RunStore
 def finished_run(store: RunStore, name: str, acc: float, checkpoint: bool = False) -> int:
     run_id = store.create_run(TINY.with_overrides(lr=acc / 100), name)
     store.mark_running(run_id, "cpu")
-    store.record(run_id, progress={}, points=[MetricPoint(0.5, 1.5, 0.4), MetricPoint(1.0, 1.0, 0.6, acc - 0.1),
+    store.record(run_id, progress=Progress(), points=[MetricPoint(0.5, 1.5, 0.4), MetricPoint(1.0, 1.0, 0.6, acc - 0.1),
                                               MetricPoint(2.0, 0.7, 0.7, acc)])
     if checkpoint:
         torch.manual_seed(0)
@@ -28,11 +28,6 @@ def finished_run(store: RunStore, name: str, acc: float, checkpoint: bool = Fals
     store.finish(run_id, "finished", final={"train_loss": 0.7, "train_acc": 0.7, "test_acc": acc,
                                             "examples_per_sec": 900.0})
     return run_id
-
-
-@pytest.fixture
-def store(nin_home) -> RunStore:
-    return RunStore(nin_home)
 
 
 def open_page() -> AppTest:

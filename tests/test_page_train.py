@@ -12,6 +12,8 @@ from streamlit.testing.v1 import AppTest
 from nin_core.runs.store import RunStore
 from ui.live_run import SWITCH_GUARD_S
 
+pytestmark = pytest.mark.usefixtures("fake_throughput")  # the page times the device for its estimate: not here
+
 
 def app() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
@@ -156,6 +158,7 @@ def test_sweep_with_a_bad_value_says_so(nin_home):
     assert at.button(key="sweep.queue").disabled
 
 
+@pytest.mark.slow
 def test_a_link_with_400_blocks_or_huge_values_echoes_none_of_them(nin_home):
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params.update({"preset": "tiny", "blocks": ",".join(["16-3-1-1"] * 400), "data_dir": "/x" * 10_000,

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from nin_core.network.checkpoint import CheckpointError, save_checkpoint
 from nin_core.network.config import TINY, ArchConfig, BlockConfig, RunConfig
-from nin_core.network.model import build_model
+from nin_core.network.model import build_model, predict_logits
 from nin_core.network.predict import ImageError, Prediction, Predictor, load_image, overlay, prepare
 
 SIZE = TINY.arch.resize
@@ -240,6 +240,22 @@ def test_from_checkpoint_round_trip(predictor, tmp_path):
     loaded = Predictor.from_checkpoint(path)
     image = item()
     assert loaded.predict(image).probabilities == pytest.approx(predictor.predict(image).probabilities, abs=1e-6)
+
+
+def test_a_model_trained_with_test_time_flips_answers_with_them(tmp_path):
+    """Its answers average the image and its mirror, as the test accuracy its run reports does."""
+    config = TINY.with_overrides(tta=True)
+    torch.manual_seed(0)
+    model = build_model(config.arch).eval()
+    predictor = Predictor.from_checkpoint(save_checkpoint(tmp_path / "tta.pt", model, config, epoch=1))
+    image = Image.new("L", (SIZE, SIZE))
+    ImageDraw.Draw(image).rectangle((2, 4, 12, 24), fill=255)  # on the left: its mirror is another image
+    x = predictor.model_input(image)[0]
+    with torch.inference_mode():
+        flipped, plain = predict_logits(model, x, tta=True).softmax(1)[0], model(x).softmax(1)[0]
+    probabilities = predictor.predict(image).probabilities
+    assert probabilities == pytest.approx(flipped.tolist(), abs=1e-6)
+    assert probabilities != pytest.approx(plain.tolist(), abs=1e-6)
 
 
 def test_from_checkpoint_rejects_other_files(tmp_path):

@@ -30,15 +30,15 @@ from helpers import finished_run, predict_page
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from nin_core.lab import estimate
 from nin_core.network.checkpoint import load_model, save_checkpoint
 from nin_core.network.config import TINY
 from nin_core.network.model import build_model
 from nin_core.network.train import DIVERGED_HINT
-from nin_core.runs import models
 from nin_core.runs.jobs import CHECKPOINT_NAME
 from nin_core.runs.store import RunStore
 
+# The training page's estimate is not what these are about, and whether or not the demo model is there.
+pytestmark = pytest.mark.usefixtures("fake_throughput", "no_demo")
 SMALL = ("--preset", "tiny", "--train-size", "256", "--test-size", "64", "--device", "cpu", "--quiet")
 
 
@@ -72,18 +72,6 @@ def png_file(path: Path) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True)
-def quick_estimate(monkeypatch):
-    """The training page times the device for its estimate; not what these tests are about."""
-    monkeypatch.setattr(estimate, "measure_throughput",
-                        lambda device, dtype=None: estimate.Throughput("CPU (fake)", 1e10, 1e-3, time.time()))
-
-
-@pytest.fixture(autouse=True)
-def no_demo(tmp_path, monkeypatch):
-    monkeypatch.setattr(models, "DEMO_CHECKPOINT", tmp_path / "demo" / "demo.pt")
-
-
 # --- faults during training ------------------------------------------------------------------------------------------
 
 @pytest.mark.slow
@@ -95,7 +83,7 @@ def test_a_trainer_killed_mid_epoch_is_interrupted_and_its_last_checkpoint_loads
                            stderr=subprocess.DEVNULL)
     # Epoch 2 under way: epoch 1's checkpoint has been written.
     run = wait_for(lambda: next((r for r in store.list_runs() if r.status == "running"
-                                 and r.progress.get("epoch", 0) >= 2 and r.progress.get("phase") == "training"), None))
+                                 and r.progress.epoch >= 2 and r.progress.phase == "training"), None))
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
 
@@ -125,7 +113,7 @@ def test_a_diverging_learning_rate_stops_the_run_as_diverged_with_a_hint(nin_hom
     assert f"hint: {DIVERGED_HINT}" in out.stderr
     (run,) = RunStore(nin_home).list_runs()
     assert (run.status, run.message, run.hint) == ("diverged", "the loss became nan in epoch 1", DIVERGED_HINT)
-    assert run.progress["epoch"] == 1  # it stopped at once, not after its three epochs
+    assert run.progress.epoch == 1  # it stopped at once, not after its three epochs
 
 
 @pytest.mark.slow
@@ -134,7 +122,7 @@ def test_ctrl_c_in_the_first_epoch_stops_cleanly_and_keeps_a_checkpoint(nin_home
     store = RunStore(nin_home)
     proc = processes.start(train_command("--epochs", "2", "--train-size", "1024", "--batch-size", "16"),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: any(r.status == "running" and r.progress.get("batch") for r in store.list_runs()))
+    wait_for(lambda: any(r.status == "running" and r.progress.batch for r in store.list_runs()))
     os.kill(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1 and "Traceback" not in err, err
@@ -169,7 +157,7 @@ def test_the_app_server_restarted_while_a_run_trains_still_lists_it_and_follows_
     at.run()
     next(b for b in at.button if b.label == "Train").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    run = wait_for(lambda: next((r for r in store.list_runs() if r.status == "running" and r.progress.get("batch")),
+    run = wait_for(lambda: next((r for r in store.list_runs() if r.status == "running" and r.progress.batch),
                                 None))
     del at  # the server goes away; the worker is a process of its own
 

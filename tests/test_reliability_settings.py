@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,11 +17,11 @@ import torch
 from conftest import APP, widget
 from streamlit.testing.v1 import AppTest
 
-from nin_core.lab import estimate
 from nin_core.network import memory
 from nin_core.network.config import TINY
 from nin_core.runs.store import RunStore
 
+pytestmark = pytest.mark.usefixtures("fake_throughput")  # these are about messages, not the page's estimate
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
 
 
@@ -128,13 +127,6 @@ CASES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def quick_estimate(monkeypatch):
-    """The page times the device before showing an estimate; these tests are about messages, not that."""
-    monkeypatch.setattr(estimate, "measure_throughput",
-                        lambda device, dtype=None: estimate.Throughput("CPU (fake)", 1e10, 1e-3, time.time()))
-
-
 # --- the CLI --------------------------------------------------------------------------------------------------------
 
 def cli_message(case: Case, tmp_path: Path, capsys, monkeypatch) -> str:
@@ -233,6 +225,24 @@ def test_a_data_folder_that_does_not_exist_is_refused_by_the_page_before_launch(
     assert not at.exception
     assert any("/no/such/folder" in p for p in page_problems(at)), page_problems(at)
     assert widget(at, "button", "Train").disabled
+
+
+@pytest.mark.parametrize("text, said", [
+    ("[" * 100_000 + "]" * 100_000, "is nested too deeply to be a configuration"),
+    ('{"train": {"epochs": ' + "9" * 5000 + "}}", "holds a number of more than 4300 digits"),
+], ids=["deep", "long-number"])
+def test_a_configuration_file_python_cannot_parse_is_the_uploads_message(nin_home, text, said):
+    at = open_training_page()
+    upload = next(u for u in at.file_uploader if u.label == "Load a configuration (JSON)")
+    upload.set_value(("bad.json", text.encode(), "application/json")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    (error,) = at.error
+    assert error.value == f"bad.json was not loaded; nothing was changed. `config` {said}."
+    assert dict(at.query_params) == {"preset": "tiny"}  # the configuration is the one before
+    upload = next(u for u in at.file_uploader if u.label == "Load a configuration (JSON)")
+    upload.set_value(("good.json", TINY.with_overrides(epochs=3).to_json().encode(), "application/json")).run()
+    assert not at.exception and not at.error  # the page is still up and takes the next file
+    assert dict(at.query_params) == {"preset": "tiny", "epochs": "3"}
 
 
 # --- too large for the device's memory (issue 15) ---------------------------------------------------------------------

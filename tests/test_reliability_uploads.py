@@ -25,10 +25,10 @@ from streamlit.testing.v1 import AppTest
 from nin_core.network.checkpoint import save_checkpoint
 from nin_core.network.config import TINY
 from nin_core.network.model import build_model
-from nin_core.runs import models
 
 MB = 1 << 20
 MEMORY_BOUND = 300 * MB  # RSS growth allowed for predicting the whole corpus, bomb and 40 MP files included
+pytestmark = pytest.mark.usefixtures("no_demo")  # whether or not the demo model is there
 
 
 # --- the corpus -----------------------------------------------------------------------------------------------------
@@ -117,11 +117,6 @@ def normal_png() -> bytes:
 def checkpoint(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     return save_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt", build_model(TINY.arch), TINY, epoch=1)
-
-
-@pytest.fixture(autouse=True)
-def no_demo(tmp_path, monkeypatch):
-    monkeypatch.setattr(models, "DEMO_CHECKPOINT", tmp_path / "demo" / "demo.pt")
 
 
 # --- memory, read from /proc ----------------------------------------------------------------------------------------

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from typing import Any
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, use_fake_throughput
 from streamlit.testing.v1 import AppTest
 
 from nin_core import cli
-from nin_core.lab import estimate
 from nin_core.network.checkpoint import load_checkpoint, save_checkpoint
 from nin_core.network.config import SETTINGS, TINY, BlockConfig, RunConfig
 from nin_core.network.model import build_model
@@ -28,6 +26,7 @@ from nin_core.runs import jobs
 from nin_core.runs.urlconfig import decode, encode
 
 NAMES = list(SETTINGS)
+pytestmark = pytest.mark.usefixtures("fake_throughput")  # these are about settings, not the page's estimate
 
 
 def other_value(s: Setting) -> Any:
@@ -67,13 +66,6 @@ def bad_value(s: Setting) -> tuple[str, Any, str, str]:
         return str(high), high, s.path, f"must be between {int(s.spec.low)} and {int(s.spec.high)}, got {high}"
     high = s.spec.high * 2
     return format_value(high), high, s.path, f"must be in {s.describe_range()}, got {high:g}"
-
-
-@pytest.fixture(autouse=True)
-def no_timing(monkeypatch):
-    """The page times the device for its estimate; these tests are about settings, not that."""
-    monkeypatch.setattr(estimate, "measure_throughput",
-                        lambda device, dtype=None: estimate.Throughput("CPU (fake)", 1e10, 1e-3, time.time()))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -139,8 +131,7 @@ def page_with_every_bad_value(tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("NIN_HOME", str(home))
-        mp.setattr(estimate, "measure_throughput",
-                   lambda device, dtype=None: estimate.Throughput("CPU (fake)", 1e10, 1e-3, time.time()))
+        use_fake_throughput(mp)
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
         at.query_params.update({"preset": "tiny", **{name: bad_value(SETTINGS[name])[0] for name in NAMES}})
         at.run()

@@ -12,6 +12,7 @@ import threading
 import pytest
 
 from nin_core.network.config import TINY
+from nin_core.network.metrics import Progress
 from nin_core.runs.store import MetricPoint, RunNotFound, RunStore
 
 
@@ -23,8 +24,8 @@ def test_run_lifecycle(nin_home):
     assert (run.name, run.status, run.config) == ("my first run", "queued", TINY)
     store.claim(run_id)
     store.mark_running(run_id, "cpu")
-    store.record(run_id, {"epoch": 1, "batch": 3}, [MetricPoint(0.5, 2.0, 0.3), MetricPoint(1.0, test_acc=0.4)])
-    assert store.get_run(run_id).progress == {"epoch": 1, "batch": 3}
+    store.record(run_id, Progress(epoch=1, batch=3), [MetricPoint(0.5, 2.0, 0.3), MetricPoint(1.0, test_acc=0.4)])
+    assert store.get_run(run_id).progress == Progress(epoch=1, batch=3)
     store.finish(run_id, "finished", final={"test_acc": 0.4})
     run = store.get_run(run_id)
     assert run.status == "finished" and run.final == {"test_acc": 0.4} and run.duration_s >= 0
@@ -95,11 +96,12 @@ def test_a_queued_run_held_by_a_dead_process_goes_back_to_the_queue(nin_home, pr
 
 WRITER = textwrap.dedent("""
     import sys
+    from nin_core.network.metrics import Progress
     from nin_core.runs.store import MetricPoint, RunStore
     store = RunStore(sys.argv[1]); run_id = int(sys.argv[2]); n = int(sys.argv[3])
     store.mark_running(run_id, "cpu")
     for i in range(n):
-        store.record(run_id, {"batch": i}, [MetricPoint(i / 10, 1.0 / (i + 1), 0.5)])
+        store.record(run_id, Progress(batch=i), [MetricPoint(i / 10, 1.0 / (i + 1), 0.5)])
     store.finish(run_id, "finished", final={"train_loss": 0.1})
 """)
 

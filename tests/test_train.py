@@ -11,18 +11,13 @@ import torch
 from nin_core.network import train as train_module
 from nin_core.network.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from nin_core.network.config import TINY
-from nin_core.network.data import load_fashion_mnist
 from nin_core.network.model import build_model
-from nin_core.network.train import STALLED_HINT, Trainer, closing_lines
+from nin_core.network.train import Trainer, closing_lines, stalled_hint
 
 SMALL = TINY.with_overrides(train_size=1024, test_size=256, epochs=2, device="cpu")
 
 
-@pytest.fixture(scope="module")
-def data():
-    return load_fashion_mnist()
-
-
+@pytest.mark.slow
 def test_training_lowers_the_loss_and_reports_like_train_ch6(data, fixed_threads):
     # Three epochs of tiny end in its climb out of chance, where a thread count the tuner changes under load moves
     # the result as much as another seed would.
@@ -47,6 +42,7 @@ def test_training_lowers_the_loss_and_reports_like_train_ch6(data, fixed_threads
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers_on_the_cpu(data):
     a = Trainer(SMALL, data=data).run()
     b = Trainer(SMALL, data=data).run()
@@ -56,6 +52,7 @@ def test_same_seed_same_numbers_on_the_cpu(data):
     assert c.history[0].train_loss != a.history[0].train_loss
 
 
+@pytest.mark.slow
 def test_stop_finishes_the_batch_saves_and_says_stopped(data, tmp_path):
     polls = []
     path = tmp_path / "ckpt.pt"
@@ -70,6 +67,7 @@ def test_stop_finishes_the_batch_saves_and_says_stopped(data, tmp_path):
         assert torch.equal(value, trainer.model.state_dict()[key].cpu())
 
 
+@pytest.mark.slow
 def test_a_diverging_learning_rate_stops_as_diverged_with_a_hint(data):
     result = Trainer(SMALL.with_overrides(optimizer="sgd", lr=50.0, epochs=3), data=data).run()
     assert result.status == "diverged"
@@ -82,19 +80,13 @@ def test_the_slow_start_hint_fits_the_optimizer():
     assert "adamw did not get NiN off chance level" in adamw and "try AdamW" not in adamw
 
 
-def test_dead_class_maps_stop_the_run_early_as_stalled(data, monkeypatch):
-    """Every class map zero: the network NiN becomes when its last ReLU dies. Built here directly by a bias
+@pytest.mark.slow
+def test_dead_class_maps_stop_the_run_early_as_stalled(data, dead_class_maps):
+    """Every class map zero: the network NiN becomes when its last ReLU dies. Built by a bias
     that no input overcomes; the trainer must notice within a few batches, not after the epochs."""
-    def dead_model(arch, init):
-        model = build_model(arch, init)
-        with torch.no_grad():
-            model[-3][-2].bias.fill_(-1e4)  # the last block's last 1×1 conv, before its ReLU
-        return model
-
-    monkeypatch.setattr(train_module, "build_model", dead_model)
     result = Trainer(SMALL.with_overrides(epochs=10, train_size=4000), data=data).run()
     assert result.status == "stalled"
-    assert "epoch 1" in result.message and result.hint == STALLED_HINT
+    assert "epoch 1" in result.message and result.hint == stalled_hint(SMALL.arch.num_classes)
     assert "ln 10 = 2.303" in result.hint and "learning rate" in result.hint
     assert result.train_loss == pytest.approx(math.log(10), abs=1e-4)
 

@@ -11,6 +11,7 @@ from nin_core.lab.estimate import estimate_run, throughput
 from nin_core.network.charts import FAIL_STYLE, curves_figure, png_bytes, shape_styler
 from nin_core.network.durations import format_duration
 from nin_core.network.shapes import shape_table
+from nin_core.network.status import ENDED_BY_TRAINING
 from nin_core.runs.jobs import ensure_worker
 from nin_core.runs.live import POLL_S
 from nin_core.runs.store import RunStore
@@ -18,7 +19,6 @@ from ui.state import get_store
 
 WIDTHS = {"variant": 210, "status": 125, "parameters": 80, "multiply-adds": 95, "training memory (MB)": 85,
           "time (s)": 60, "examples/s": 75, "train loss": 70, "train acc": 65, "test acc": 65}
-PROBLEMS = ("stalled", "at chance", "diverged", "failed", "interrupted")
 BOOK_STYLE = "color: #666; font-style: italic"
 
 
@@ -26,28 +26,30 @@ def _styled(frame: pd.DataFrame):
     """The numbers as the table shows them; variants that did not learn in red, the book's rows in grey."""
     def paint(row: pd.Series) -> list[str]:
         status = row["status"]
-        style = BOOK_STYLE if status == exs.REFERENCE else FAIL_STYLE if status.startswith(PROBLEMS) else ""
+        style = BOOK_STYLE if status == exs.Verdict.REFERENCE else FAIL_STYLE if status in exs.BAD_ENDS else ""
         return [style] * len(row)
 
     return exs.display_frame(frame).style.apply(paint, axis=1)
 
 
-def _pick_size(ex: exs.Exercise, store: RunStore) -> exs.Exercise:
-    """The experiment at its own size, or at another one it has runs at (from the command line)."""
-    options = exs.sizes(ex, store.list_runs())
+def _pick_size(ex: exs.Experiment, store: RunStore) -> exs.Experiment:
+    """The experiment at its own size, or at another one it has runs at (from the command line): at first the one
+    with the most done."""
+    runs = store.list_runs()
+    options = exs.sizes(ex, runs)
     if len(options) == 1:
         return ex
-    i = st.selectbox("Size", range(len(options)), key=f"exercise-size-{ex.number}",
+    i = st.selectbox("Size", range(len(options)), exs.fullest_size(ex, options, runs), key=f"exercise-size-{ex.number}",
                      format_func=lambda i: exs.size_text(options[i]) + (" (as prepared)" if i == 0 else ""))
     return ex.sized(**options[i])
 
 
-def experiment(ex: exs.Exercise) -> None:
+def experiment(ex: exs.Experiment) -> None:
     store = get_store()
     ex = _pick_size(ex, store)
     runs = store.list_runs()
     found, todo = exs.variant_runs(ex, runs), exs.missing(ex, runs)
-    done = sum(r is not None and r.status in exs.DONE for r in found.values())
+    done = exs.done(found)
     active = sum(r is not None and r.active for r in found.values())
     text, button = st.columns([3, 1], vertical_alignment="center")
     text.markdown(f"**{len(found)} variants**, each on {exs.size_text(ex.size)} at {ex.base.arch.resize} px: "
@@ -67,9 +69,9 @@ def experiment(ex: exs.Exercise) -> None:
     st.fragment(lambda: _results(ex, active > 0), run_every=POLL_S if active else None)()
 
 
-def _results(ex: exs.Exercise, was_active: bool) -> None:
-    """The table, the conclusion, the curves (and exercise 4's class maps) as the runs stand; when the last one
-    ends, the whole page runs once more (its button and counts change, and the polling stops)."""
+def _results(ex: exs.Experiment, was_active: bool) -> None:
+    """The table, the conclusion, the curves (and the class maps, where they matter) as the runs stand; when the
+    last one ends, the whole page runs once more (its button and counts change, and the polling stops)."""
     store = get_store()
     runs = store.list_runs()
     found = exs.variant_runs(ex, runs)
@@ -90,8 +92,8 @@ def _results(ex: exs.Exercise, was_active: bool) -> None:
     points = exs.curves(ex, store, runs)
     if any(points.values()):
         st.plotly_chart(curves_figure(points, ex.base.train.epochs), key=f"exercise-curves-{ex.number}")
-    if ex.number == 4:
-        finished = {name: run for name, run in found.items() if run is not None and run.status in exs.DONE}
+    if ex.class_maps:
+        finished = {name: run for name, run in found.items() if run is not None and run.status in ENDED_BY_TRAINING}
         key = tuple((name, run.id, run.checkpoint) for name, run in finished.items())
         for name, png in _class_maps(key, finished):
             st.image(png, caption=f"{name}: the ten class maps of one test image, each with its mean (the logit)")
@@ -102,7 +104,7 @@ def _class_maps(key: tuple, _found: dict) -> list[tuple[str, bytes]]:  # key: th
     return [(name, png_bytes(picture)) for name, picture in exs.class_map_pictures(_found)]
 
 
-def resources(ex: exs.Exercise) -> None:
+def resources(ex: exs.Measurement) -> None:
     store = get_store()
     batch = st.number_input("Batch size", 1, 1024, value=None, key="exercise-batch",
                             placeholder="each configuration's own")
@@ -118,7 +120,7 @@ def resources(ex: exs.Exercise) -> None:
     st.download_button("Download the table (CSV)", frame.to_csv(index=False), f"exercise-{ex.number}.csv",
                        "text/csv", on_click="ignore", icon=":material/download:", key="exercise-csv-3")
     st.success(exs.resource_conclusion(frame), icon=":material/lightbulb:")
-    speed, multiply_adds = exs.BOOK[0].examples_per_sec, frame.iloc[0]["multiply-adds"]
+    speed, multiply_adds = ex.book[0].examples_per_sec, frame.iloc[0]["multiply-adds"]
     st.caption(f"For reference, the book's run of the seed trained at {speed:,} examples/s on cuda:0: with 3 × "
                f"{multiply_adds:,} multiply-adds per image (forward and backward), "
                f"{3 * multiply_adds * speed / 1e12:.1f} T multiply-adds per second.")

@@ -64,9 +64,10 @@ def layers(result: Exploration, arch: ArchConfig) -> None:
     for layer in result.drawn:
         if layer.index != heading:
             heading = layer.index
-            top = tops.get(layer.index)
-            st.markdown(f"**{top.name} · {top.kind}** — {rows.get(top.index, top.description)}" if top
-                        else f"**Input** — {layer.description}")
+            if layer.index is None:
+                st.markdown(f"**Input** — {layer.description}")
+            elif top := tops.get(layer.index):
+                st.markdown(f"**{top.name} · {top.kind}** — {rows.get(layer.index, top.description)}")
         channels(layer)
 
 

@@ -1,16 +1,16 @@
 // The live panel of a run (ui/live_run.py): progress bars, figures and curves, drawn from the state that
-// nin_core/live.py makes. While the run is active the panel asks the app's route for that state every poll and
+// nin_core/runs/live.py makes. While the run is active the panel asks the app's route for that state every poll and
 // changes only what changed; Streamlit is asked to rerun the page only when the state's signature changes.
+// Every URL comes from the page (data.url, data.plotly_url), under the app's base path.
 
-const PLOTLY_URL = "/api/plotly.min.js";
 const CHART_CONFIG = {displaylogo: false, responsive: true};
 
-function loadPlotly() {
+function loadPlotly(url) {
     // one copy for the whole page, loaded as the panel first shows (a queued run's curves come later, but the
     // seconds of CPU it takes to load must not fall on the run once it trains)
     window.ninPlotly ??= new Promise((resolve, reject) => {
         const script = document.createElement("script");
-        script.src = PLOTLY_URL;
+        script.src = url;
         script.onload = () => resolve(window.Plotly);
         script.onerror = () => reject(new Error("plotly.js did not load"));
         document.head.appendChild(script);
@@ -50,8 +50,9 @@ function fill(box, items, make) {
 }
 
 class Panel {
-    constructor(root) {
+    constructor(root, plotly) {
         this.root = root;
+        this.plotly = plotly;  // a promise of plotly.js
         this.bars = root.querySelector(".nin-bars");
         this.metrics = root.querySelector(".nin-metrics");
         this.chart = root.querySelector(".nin-curves");
@@ -71,7 +72,7 @@ class Panel {
     }
 
     async draw(figure, points) {
-        const Plotly = await loadPlotly();
+        const Plotly = await this.plotly;
         const style = getComputedStyle(this.root);
         figure.layout.font = {family: style.fontFamily, color: style.color};
         figure.layout.paper_bgcolor = figure.layout.plot_bgcolor = "rgba(0,0,0,0)";
@@ -120,8 +121,7 @@ class Panel {
 
 export default function ({data, parentElement, setTriggerValue}) {
     const root = parentElement.querySelector(".nin-live");
-    const panel = root.ninPanel ??= new Panel(root);
-    loadPlotly();
+    const panel = root.ninPanel ??= new Panel(root, loadPlotly(data.plotly_url));
     panel.show(data);
     panel.follow(data, (value) => setTriggerValue("changed", value));
     return () => panel.stop();

@@ -1,7 +1,7 @@
 """A run as it stands, kept up to date while it trains (not a page): shared by the training and Runs pages.
 
 Watching must cost the run nothing: the panel's bars, figures and curves are a component that, while the run is
-active, asks the app's route for them every ``POLL_S`` seconds and redraws only what changed (nin_core/live.py);
+active, asks the app's route for them every ``POLL_S`` seconds and redraws only what changed (nin_core/runs/live.py);
 the page itself reruns only when the run's status, stop request or place in the queue changes.
 """
 
@@ -12,11 +12,13 @@ from pathlib import Path
 
 import streamlit as st
 
+from nin_core.network.status import CONTINUABLE, PROBLEMS, RunStatus
 from nin_core.network.train import closing_lines
 from nin_core.runs import jobs
-from nin_core.runs.live import panel_state
+from nin_core.runs.live import PLOTLY, api_path, panel_state
 from nin_core.runs.store import Run, RunStore
 from ui.state import get_store
+from ui.text import as_text
 
 _HERE = Path(__file__).parent
 _LIVE_PANEL = st.components.v2.component(
@@ -26,13 +28,11 @@ _LIVE_PANEL = st.components.v2.component(
     css=(_HERE / "live_panel.css").read_text(), js=(_HERE / "live_panel.js").read_text())
 SWITCH_GUARD_S = 1.5  # a Stop button that just appeared under the pointer ignores clicks this long
 _BADGES = {
-    "queued": ("gray", ":material/schedule:"), "running": ("blue", ":material/play_arrow:"),
-    "finished": ("green", ":material/check_circle:"), "stopped": ("orange", ":material/stop_circle:"),
-    "diverged": ("red", ":material/trending_up:"), "stalled": ("red", ":material/pause_circle:"),
-    "failed": ("red", ":material/error:"), "interrupted": ("orange", ":material/cancel:"),
+    RunStatus.QUEUED: ("gray", ":material/schedule:"), RunStatus.RUNNING: ("blue", ":material/play_arrow:"),
+    RunStatus.FINISHED: ("green", ":material/check_circle:"), RunStatus.STOPPED: ("orange", ":material/stop_circle:"),
+    RunStatus.DIVERGED: ("red", ":material/trending_up:"), RunStatus.STALLED: ("red", ":material/pause_circle:"),
+    RunStatus.FAILED: ("red", ":material/error:"), RunStatus.INTERRUPTED: ("orange", ":material/cancel:"),
 }
-PROBLEM_STATUSES = ("diverged", "stalled", "failed", "interrupted")
-CONTINUABLE = ("stopped", "interrupted", "finished")
 # What this session did, so that what others did (another tab, the command line) can be told apart and said.
 _LAUNCHED, _STOPPED, _LAST = "nin.launched_here", "nin.stopped_here", "nin.panel_last"
 
@@ -50,15 +50,15 @@ def panel_note(run: Run) -> str | None:
     if last is None:  # the first look of this visit: nothing changed under the person's eyes
         return None
     if last[0] != run.id and run.id not in ss.get(_LAUNCHED, set()):
-        return f"Now showing run {run.id} *{run.name}*, started from another tab or the command line."
-    if last == (run.id, True) and run.status == "stopped" and run.id not in ss.get(_STOPPED, set()):
+        return f"Now showing run {run.id} *{as_text(run.name)}*, started from another tab or the command line."
+    if last == (run.id, True) and run.status == RunStatus.STOPPED and run.id not in ss.get(_STOPPED, set()):
         return f"Run {run.id} was stopped from another tab or the command line."
     return None
 
 
-def status_markdown(status: str) -> str:
+def status_markdown(status: RunStatus) -> str:
     """A run's status as a coloured Markdown badge (for tables and captions)."""
-    color, icon = _BADGES.get(status, ("gray", ":material/help:"))
+    color, icon = _BADGES[status]
     return f":{color}-badge[{icon} {status}]"
 
 
@@ -76,12 +76,12 @@ def _stop_button(run: Run, store: RunStore, place) -> float:
         shown = (run.id, -SWITCH_GUARD_S if shown is None else time.monotonic())
         st.session_state["nin.panel_run"] = shown
     guard = max(0.0, SWITCH_GUARD_S - (time.monotonic() - shown[1]))
-    what = "Cancel" if run.status == "queued" else "Stop"
+    what = "Cancel" if run.status == RunStatus.QUEUED else "Stop"
     if place.button(f"{what} run {run.id}", key=f"stop-{run.id}", icon=":material/stop:", width="stretch",
                     disabled=run.stop_requested or guard > 0):
         store.request_stop(run.id)
         st.session_state.setdefault(_STOPPED, set()).add(run.id)
-        st.toast(f"Cancelled queued run {run.id}." if run.status == "queued"
+        st.toast(f"Cancelled queued run {run.id}." if run.status == RunStatus.QUEUED
                  else f"Asked run {run.id} to stop after its current batch.")
     return guard
 
@@ -92,8 +92,9 @@ def continue_form(run: Run, store: RunStore) -> None:
         return
     with st.form(f"continue-{run.id}", border=False):
         epochs_col, go = st.columns([2, 1], vertical_alignment="bottom")
-        epochs = epochs_col.number_input("Epochs in all", value=run.config.train.epochs + (run.status == "finished")
-                                         * run.config.train.epochs, step=1, key=f"continue-epochs-{run.id}")
+        epochs = epochs_col.number_input(
+            "Epochs in all", value=run.config.train.epochs * (2 if run.status == RunStatus.FINISHED else 1), step=1,
+            key=f"continue-epochs-{run.id}")
         if go.form_submit_button("Continue training", icon=":material/resume:", width="stretch"):
             try:
                 reached = jobs.continue_run(store, run.id, int(epochs))
@@ -113,30 +114,31 @@ def _page_changes() -> None:
 def run_panel(run: Run, store: RunStore) -> None:
     """One run as it stands: status, device, outcome when it has ended, then the live panel (progress, speed and
     ETA, curves), which follows the run in the browser while it is active."""
-    p = run.progress
     head, stop = st.columns([5, 1], vertical_alignment="center")
     resumed = f" · continued from epoch {run.resumes[-1]['from_epoch']:g}" if run.resumes else ""
-    head.markdown(f"**{run.name}** · run {run.id}" + (f" · sweep *{run.sweep}*" if run.sweep else "")
-                  + f" · {status_markdown(run.status)} · {p.get('device') or run.device or 'device not chosen yet'}"
+    head.markdown(f"**{as_text(run.name)}** · run {run.id}" + (f" · sweep *{as_text(run.sweep)}*" if run.sweep else "")
+                  + f" · {status_markdown(run.status)} · {run.progress.device or run.device or 'device not chosen yet'}"
                   + resumed)
     guard = _stop_button(run, store, stop) if run.active else 0.0
-    state = panel_state(run, store)
-    if run.status == "queued":
+    base = st.get_option("server.baseUrlPath")  # the app's routes are served under it (nin_core/runs/live.py)
+    state = panel_state(run, store, base_url_path=base)
+    if run.status == RunStatus.QUEUED:
         place = state["signature"]["place"]
         st.info(f"Queued{f', number {place} in line' if place else ''}: it starts when the runs before it end.",
                 icon=":material/schedule:")
-    if run.status == "finished":
+    if run.status == RunStatus.FINISHED:
         st.success(final_line(run) or "Finished.", icon=":material/check_circle:")
         if run.message:
             st.warning(run.message + (f"  \n{run.hint}" if run.hint else ""))
-    elif run.status in PROBLEM_STATUSES:
+    elif run.status in PROBLEMS:
         st.error(f"Run {run.status}: {run.message or 'no message'}", icon=":material/error:")
         if run.hint:
             st.info(run.hint, icon=":material/lightbulb:")
-    elif run.status == "stopped":
+    elif run.status == RunStatus.STOPPED:
         st.warning(f"Stopped: {run.message or ''}" + (f"  \n{final_line(run)}" if final_line(run) else ""))
     # the panel reruns the page once the Stop button's guard is over, to enable it (nothing else reruns it)
-    _LIVE_PANEL(data=state | {"rerun_in_ms": int(guard * 1000) + 50 if guard else None},
+    _LIVE_PANEL(data=state | {"plotly_url": api_path(PLOTLY, base),
+                              "rerun_in_ms": int(guard * 1000) + 50 if guard else None},
                 key=f"live-{run.id}", on_changed_change=_page_changes)
     if not run.active and not jobs.continue_issues(store, run, run.config.train.epochs + 1)[0]:
         continue_form(run, store)

@@ -8,6 +8,7 @@ from nin_core.network.checkpoint import CheckpointError
 from nin_core.network.evaluation import checkpoint_stamp
 from nin_core.network.predict import Predictor
 from nin_core.runs.models import ModelChoice, best_choice
+from ui.text import as_text
 
 _SHOWN = "nin.model"  # (path, label, picked): the model shown last, and whether the person picked it
 _BOX = "nin.model_box"
@@ -26,8 +27,8 @@ def pick_model(choices: list[ModelChoice]) -> Predictor:
     labels, paths = [c.label for c in choices], [str(c.path) for c in choices]
     shown = st.session_state.get(_SHOWN)
     if shown and shown[0] not in paths:
-        st.info(f"**{shown[1]}** is no longer there (its run was deleted or its checkpoint removed): showing the "
-                "best model left instead.", icon=":material/info:")
+        st.info(f"**{as_text(shown[1])}** is no longer there (its run was deleted or its checkpoint removed): "
+                "showing the best model left instead.", icon=":material/info:")
         shown = None
 
     def picked() -> None:

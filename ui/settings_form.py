@@ -82,36 +82,37 @@ class SettingsForm:
                 self.widget(s)
 
     def widget(self, s: Setting) -> None:
-        start, kw = self.base.get(s.name), {"key": self.key(s.name), "help": help_text(s) or None}
+        start, key, help_ = self.base.get(s.name), self.key(s.name), help_text(s) or None
+        value: Any  # of the setting's kind
         if s.name == "device":
             options = available_devices()
             options += [start] if start not in options else []
             value = st.selectbox(s.spec.label, options, index=options.index(start), format_func=device_choice_label,
-                                 **kw)
+                                 key=key, help=help_)
         elif s.name == "processes":  # GPUs: only a machine with more than one can share a run out
-            value = st.number_input(s.spec.label, value=start, step=1, disabled=gpu_count() < 2, **kw)
+            value = st.number_input(s.spec.label, value=start, step=1, disabled=gpu_count() < 2, key=key, help=help_)
         elif s.kind is bool:
-            value = st.toggle(s.spec.label, value=bool(start), **kw)
+            value = st.toggle(s.spec.label, value=bool(start), key=key, help=help_)
         elif s.spec.choices:
             options = list(s.spec.choices) + ([start] if start not in s.spec.choices else [])
-            value = st.selectbox(s.spec.label, options, index=options.index(start), **kw)
+            value = st.selectbox(s.spec.label, options, index=options.index(start), key=key, help=help_)
         elif s.kind is str:
-            value = st.text_input(s.spec.label, value=start or "", placeholder=s.spec.none_text or None,
-                                  **kw).strip() or (None if s.optional else "")
+            value = st.text_input(s.spec.label, value=start or "", placeholder=s.spec.none_text or None, key=key,
+                                  help=help_).strip() or (None if s.optional else "")
         else:
-            value = self._number(s, start, kw)
+            value = self._number(s, start, key, help_)
         self.values[s.name] = value
         self.slots[s.name] = st.empty()
 
-    def _number(self, s: Setting, start: Any, kw: dict) -> Any:
-        if s.kind is float:
+    def _number(self, s: Setting, start: Any, key: str, help_: str | None) -> Any:
+        real = s.kind is float
+        if real:
             start = float(start) if isinstance(start, (int, float)) and not isinstance(start, bool) else start
-            kw |= {"format": "%g", "step": float(s.spec.step or 0.01)}
-        else:
-            kw |= {"step": int(s.spec.step or 1)}
         if not _shown_in_browser(start):  # inf, or past 2**53: the field starts empty, validation says why
             start = None
-        value = st.number_input(s.spec.label, value=start, placeholder=s.spec.none_text or None, **kw)
+        step = float(s.spec.step or 0.01) if real else int(s.spec.step or 1)
+        value = st.number_input(s.spec.label, value=start, step=step, format="%g" if real else None,
+                                placeholder=s.spec.none_text or None, key=key, help=help_)
         if value is None and not s.optional:
             return self.base.get(s.name)  # emptied by hand: the value it had
         return value

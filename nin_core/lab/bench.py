@@ -21,7 +21,6 @@ import platform
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,12 +28,14 @@ import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from nin_core.lab.fresh_process import in_fresh_process
 from nin_core.network.config import FASHION_MNIST_TRAIN, RunConfig
 from nin_core.network.data import (
     IDX_FILES,
@@ -47,7 +48,6 @@ from nin_core.network.data import (
     take_subset,
 )
 from nin_core.network.devices import device_label, resolve_device, synchronize
-from nin_core.network.memory import memory_estimate
 from nin_core.network.model import build_model
 from nin_core.network.predict import Predictor
 from nin_core.network.shapes import shape_table
@@ -109,7 +109,7 @@ def seed_pipeline_seconds(config: RunConfig, root: Path, device: torch.device) -
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(train, index), t.batch_size, shuffle=True,
                                          num_workers=SEED_WORKERS)
     net = build_model(config.arch, t.init).to(device)
-    optimizer = make_optimizer(config, net.parameters())  # the seed's: SGD(lr=0.1)
+    optimizer = make_optimizer(config, net.parameters())  # the configuration's, as the Trainer builds it
     loss = nn.CrossEntropyLoss()
     net.train()
     metric = [0.0, 0.0, 0]
@@ -169,8 +169,8 @@ def bf16_available(device: torch.device) -> bool:
 
 
 def step_variants(device: torch.device) -> dict[str, tuple[torch.memory_format, torch.dtype | None]]:
-    variants = {"float32 NCHW": (torch.contiguous_format, None),
-                "float32 channels_last": (torch.channels_last, None)}
+    variants: dict[str, tuple[torch.memory_format, torch.dtype | None]] = {
+        "float32 NCHW": (torch.contiguous_format, None), "float32 channels_last": (torch.channels_last, None)}
     if bf16_available(device):
         variants["bf16 channels_last"] = (torch.channels_last, torch.bfloat16)
     return variants
@@ -184,9 +184,10 @@ def make_step(config: RunConfig, device: torch.device, memory_format: torch.memo
               dtype: torch.dtype | None, compile_model: bool = False):
     """One training step of a fresh model on a synthetic batch that stays on the device: no data pipeline at all."""
     arch, batch = config.arch, config.train.batch_size
-    model = build_model(arch, config.train.init).to(device, memory_format=memory_format)
+    model = build_model(arch, config.train.init).to(device).to(memory_format=memory_format)
     optimizer = make_optimizer(config, model.parameters())
-    forward = torch.compile(model) if compile_model else model
+    # torch.compile of a module returns a module (an OptimizedModule); its hints say only "a callable".
+    forward = cast(nn.Module, torch.compile(model)) if compile_model else model
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(batch, arch.in_channels, arch.resize, arch.resize, generator=gen).to(device)
     x = x.contiguous(memory_format=memory_format)
@@ -228,7 +229,7 @@ def make_forward(config: RunConfig, device: torch.device, memory_format: torch.m
                  dtype: torch.dtype | None):
     """The forward pass alone (logits and class maps) on one image, as the Predictor runs it."""
     arch = config.arch
-    model = build_model(arch, config.train.init).to(device, memory_format=memory_format).eval()
+    model = build_model(arch, config.train.init).to(device).to(memory_format=memory_format).eval()
     x = torch.rand(1, arch.in_channels, arch.resize, arch.resize).to(device).contiguous(memory_format=memory_format)
 
     def forward() -> float:
@@ -297,73 +298,13 @@ def peak_rss_mb(config: RunConfig) -> float:
     a process of its own, so nothing this one holds counts."""
     t = config.train
     child = config.with_overrides(train_size=RSS_STEPS * t.batch_size, test_size=t.batch_size, epochs=1)
-    code = "import sys; from nin_core.lab.bench import rss_child; rss_child(sys.argv[1])"
-    out = subprocess.run([sys.executable, "-c", code, child.to_json(None)], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).resolve().parent.parent)
-    return float(out.stdout.split()[-1])
+    return in_fresh_process("nin_core.lab.bench:rss_child", child.to_json(None))
 
 
-def rss_child(config_json: str) -> None:
+def rss_child(config_json: str) -> float:
     Trainer(RunConfig.from_json(config_json)).run()
     kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    print(kib / 1024 / (1024 if sys.platform == "darwin" else 1))
-
-
-def step_memory(config: RunConfig, batch_size: int) -> dict:
-    """The memory one training step of ``config`` at ``batch_size`` takes, measured in a fresh process (so
-    nothing this one holds counts) against ``memory.memory_estimate``: on a GPU the peak of
-    ``torch.cuda.max_memory_allocated``, on the CPU the peak RSS (Linux), each over what the process held with
-    the model built, plus the parameters. Returns bytes: ``measured``, ``estimated``, and the ``precision``."""
-    code = "import sys; from nin_core.lab.bench import step_memory_child; step_memory_child(sys.argv[1], sys.argv[2])"
-    out = subprocess.run([sys.executable, "-c", code, config.to_json(None), str(batch_size)], capture_output=True,
-                         text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
-    measured = int(out.stdout.split()[-1])
-    found = memory_estimate(config, batch_size)
-    return {"measured": measured, "estimated": found.train_bytes, "precision": found.precision}
-
-
-def _proc_status_bytes(key: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) * 1024
-    raise OSError(f"/proc/self/status has no {key}")
-
-
-def step_memory_child(config_json: str, batch_size: str) -> None:
-    import copy
-    import ctypes
-    import gc
-
-    config = RunConfig.from_json(config_json)
-    device = resolve_device(config.train.device)
-    dtype = autocast_dtype(config, device)
-    arch, n = config.arch, int(batch_size)
-    model = build_model(arch).to(device, memory_format=torch.channels_last)
-    loss_fn = make_loss(config)
-
-    def batch(size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.rand(size, arch.in_channels, arch.resize, arch.resize, device=device)
-        return x.contiguous(memory_format=torch.channels_last), torch.randint(0, arch.num_classes, (size,),
-                                                                               device=device)
-
-    # One step of a copy first, at batch 1: libraries, threads and kernels loaded before the measured step.
-    warm = copy.deepcopy(model)
-    train_step(warm, make_optimizer(config, warm.parameters()), loss_fn, *batch(1), dtype)
-    del warm
-    optimizer = make_optimizer(config, model.parameters())
-    gc.collect()
-    if device.type == "cuda":
-        synchronize(device)
-        base = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-    else:
-        ctypes.CDLL(None).malloc_trim(0)  # glibc: freed memory back to the system, so RSS is what is held
-        base = _proc_status_bytes("VmRSS")
-        Path("/proc/self/clear_refs").write_text("5")  # resets the peak RSS (VmHWM) to the current RSS
-    train_step(model, optimizer, loss_fn, *batch(n), dtype)
-    synchronize(device)
-    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else _proc_status_bytes("VmHWM")
-    print(peak - base + sum(t.nbytes for t in [*model.parameters(), *model.buffers()]))
+    return kib / 1024 / (1024 if sys.platform == "darwin" else 1)
 
 
 def peak_tflops(device_name: str) -> float | None:
@@ -397,10 +338,32 @@ def cpu_model() -> str:
 def bench_config(config: RunConfig, images: int, device: str | None) -> RunConfig:
     """One epoch of ``images`` training images; the test split cut to one batch, since evaluation is not timed."""
     batch = min(config.train.batch_size, images)
-    overrides = {"train_size": images, "test_size": batch, "batch_size": batch, "epochs": 1}
+    overrides: dict[str, int | str] = {"train_size": images, "test_size": batch, "batch_size": batch, "epochs": 1}
     if device is not None:
         overrides["device"] = device
     return config.with_overrides(**overrides).check()
+
+
+def pipeline_seconds(config: RunConfig, device: torch.device, repeats: int) -> tuple[float, float]:
+    """Seconds of one epoch through the seed's pipeline and through the Trainer, each run ``repeats`` times taking
+    turns, each keeping its fastest: a burst of load elsewhere hits one run."""
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        # The seed's 4 workers on a machine with fewer CPUs are kept on purpose: PyTorch's advice is not news here.
+        warnings.filterwarnings("ignore", message="This DataLoader will create")
+        root = torchvision_root(find_dataset(config.train.data_dir), Path(tmp))
+        seed_s = fast_s = math.inf
+        for _ in range(repeats):
+            seed_s = min(seed_s, seed_pipeline_seconds(config, root, device))
+            fast_s = min(fast_s, fast_pipeline_seconds(config))
+    return seed_s, fast_s
+
+
+def mfu_report(device: torch.device, mult_adds_per_image: int, fast_rate: float, bare: dict[str, float]) -> dict:
+    """Model FLOP utilisation of the Trainer and of each bare step against the GPU's dense bf16 peak."""
+    peak = peak_tflops(torch.cuda.get_device_name(device))
+    flops = 6 * mult_adds_per_image  # 2 FLOPs a multiply-add, backward twice the forward
+    return {"peak_bf16_tflops": peak, "fast_pipeline": mfu(fast_rate, flops, peak),
+            **{f"bare {name}": mfu(rate, flops, peak) for name, rate in bare.items()}}
 
 
 def run_bench(config: RunConfig, images: int, device: str | None = None, repeats: int = 1,
@@ -414,19 +377,12 @@ def run_bench(config: RunConfig, images: int, device: str | None = None, repeats
     dtype = autocast_dtype(config, dev)
     start_device(dev)
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        # The seed's 4 workers on a machine with fewer CPUs are kept on purpose: PyTorch's advice is not news here.
-        warnings.filterwarnings("ignore", message="This DataLoader will create")
-        root = torchvision_root(find_dataset(config.train.data_dir), Path(tmp))
-        seed_s = fast_s = math.inf
-        for _ in range(repeats):  # taking turns, each keeping its fastest: a burst of load elsewhere hits one run
-            seed_s = min(seed_s, seed_pipeline_seconds(config, root, dev))
-            fast_s = min(fast_s, fast_pipeline_seconds(config))
+    seed_s, fast_s = pipeline_seconds(config, dev, repeats)
     bare = bare_step_rates(config, dev, BARE_STEPS)
     fast_rate = images / fast_s
     fast_bare_s = images / bare[variant_name(dtype)]
     prep_s = batch_prep_seconds(config, dev)
-    report = {
+    report: dict[str, Any] = {
         "machine": machine(dev),
         "load_average": {"before": load_before, "after": None},
         "setup": {"images": images, "repeats": repeats, "resize": config.arch.resize,
@@ -444,10 +400,7 @@ def run_bench(config: RunConfig, images: int, device: str | None = None, repeats
         "peak_rss_mb": peak_rss_mb(config),
     }
     if dev.type == "cuda":
-        peak = peak_tflops(torch.cuda.get_device_name(dev))
-        flops = 6 * report["setup"]["mult_adds_per_image"]  # 2 FLOPs a multiply-add, backward twice the forward
-        report["mfu"] = {"peak_bf16_tflops": peak, "fast_pipeline": mfu(fast_rate, flops, peak),
-                         **{f"bare {name}": mfu(rate, flops, peak) for name, rate in bare.items()}}
+        report["mfu"] = mfu_report(dev, report["setup"]["mult_adds_per_image"], fast_rate, bare)
     measure_compile = dev.type == "cuda" if compile_model is None else compile_model
     if measure_compile:
         report["compile"] = compile_gain(config, dev, dtype, BARE_STEPS)

@@ -21,38 +21,43 @@ evaluation batch are timed instead, a few of each, and remembered per device and
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import torch
-from torch import nn
 
+from nin_core.lab.bench import make_step
+from nin_core.lab.fresh_process import FreshProcessError, in_fresh_process
 from nin_core.network.config import (
     FASHION_MNIST_TEST,
     FASHION_MNIST_TRAIN,
     SEED_BLOCKS,
+    SETTINGS,
     TINY,
     ArchConfig,
     RunConfig,
     TrainConfig,
 )
-from nin_core.network.data import Batches, flip_shift
+from nin_core.network.data import Batches, DataNotFoundError, load_fashion_mnist, training_batch
 from nin_core.network.devices import device_label, resolve_device, synchronize
 from nin_core.network.durations import format_duration
 from nin_core.network.model import build_model
 from nin_core.network.shapes import shape_table
 from nin_core.network.threads import tuner_for
 from nin_core.network.train import autocast_dtype, eval_batch_size, make_loss, make_optimizer, test_accuracy, train_step
+from nin_core.runs.jobs import launch_issues
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRichComparison
 
 BENCH_ARCH = ArchConfig(blocks=SEED_BLOCKS, resize=96)  # the chapter's NiN on smaller images
 SMALL_ARCH = TINY.arch
@@ -67,22 +72,16 @@ MOST_TIMED = 30  # … so that their mean describes a run under the machine's lo
 # SHORT_STEP_S (a GPU), so that timing it is cheap.
 SMALL_STEP_MULT_ADDS = 15e9
 SHORT_STEP_S = 0.2
-# What a step's and an evaluation batch's time depend on, beyond the network: the rest (lr, epochs, sizes) does not.
-TIMED_SETTINGS = ("batch_size", "optimizer", "momentum", "nesterov", "weight_decay", "augment", "tta", "precision")
+# What a step's and an evaluation batch's time depend on, as the settings declare it (the network, the batch, the
+# optimizer, augmentation, test-time flips, precision): the rest (lr, epochs, sizes) does not.
+TIMED_SETTINGS = tuple(name for name, s in SETTINGS.items() if s.spec.timed)
 STARTUP_S = 5.0  # a worker process starting, importing torch and loading Fashion-MNIST, where not measured
-# What a run's process does before it trains, timed in a fresh process: importing torch, the checks before a launch
-# (the memory check's first pass on the meta device loads torch's reference kernels: seconds on a busy machine),
-# reading the data set (where it is here already).
-STARTUP_CODE = ("import contextlib\nimport nin_core.network.config as config, nin_core.network.data as data\n"
-                "import nin_core.runs.jobs as jobs\n"
-                "jobs.launch_issues(config.TINY)\n"
-                "with contextlib.suppress(data.DataNotFoundError): data.load_fashion_mnist(download=False)")
 CACHE_FILE = "estimates.json"
 CACHE_MAX_AGE_S = 24 * 3600  # then measure again: the machine, or what else runs on it, may have changed
 HOURS_WARNING_S = 3600.0
 BIG_NETWORK_MULT_ADDS = 100_000_000  # per image: the seed has 762 M, the cpu preset 20 M
 
-T = TypeVar("T")
+T = TypeVar("T", bound="SupportsRichComparison")  # what min() can compare: seconds, or a tuple of them
 _cache: dict[str, Throughput] = {}
 _lock = threading.Lock()
 
@@ -149,19 +148,9 @@ class Estimate:
 # --- measuring ----------------------------------------------------------------------------------------
 
 def _stepper(arch: ArchConfig, batch: int, device: torch.device, dtype: torch.dtype | None):
-    """One training step of a fresh NiN on random images, as the trainer takes it; returns the step function."""
-    model = build_model(arch).to(device, memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    gen = torch.Generator().manual_seed(0)
-    x = torch.rand(batch, arch.in_channels, arch.resize, arch.resize, generator=gen).to(device)
-    x = x.contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, arch.num_classes, (batch,), generator=gen).to(device)
-    loss_fn = nn.CrossEntropyLoss()
-
-    def step() -> None:
-        train_step(model, optimizer, loss_fn, x, y, dtype)
-
-    return step
+    """The bench's training step (the Trainer's, on a random batch resident on the device) of a fresh NiN with the
+    chapter's SGD."""
+    return make_step(RunConfig(arch=arch, train=TrainConfig(batch_size=batch)), device, torch.channels_last, dtype)
 
 
 def _time_steps(step, device: torch.device, n: int, at_least_s: float = 0.0,
@@ -196,9 +185,20 @@ def measure_startup() -> float:
     """Seconds a fresh process takes to import what a run needs (torch above all), check a configuration and read
     Fashion-MNIST: what a run pays before it trains, several times more on a busy machine than on an idle one."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", STARTUP_CODE], capture_output=True,
-                          cwd=Path(__file__).resolve().parent.parent)
-    return time.perf_counter() - start if done.returncode == 0 else STARTUP_S
+    try:
+        in_fresh_process(f"{__name__}:startup_child")
+    except FreshProcessError:
+        return STARTUP_S
+    return time.perf_counter() - start
+
+
+def startup_child() -> None:
+    """What a run's process does before it trains: the checks before a launch (the memory check's first pass on the
+    meta device loads torch's reference kernels: seconds on a busy machine), reading the data set (where it is here
+    already)."""
+    launch_issues(TINY)
+    with contextlib.suppress(DataNotFoundError):
+        load_fashion_mnist(download=False)
 
 
 def measure_throughput(device: torch.device, dtype: torch.dtype | None = None) -> Throughput:
@@ -287,7 +287,7 @@ def step_times(config: RunConfig, setting: str) -> StepTimes:
     resized from uint8 images and augmented as configured, channels_last, its optimizer and precision), and one
     evaluation batch, timed: each the mean of a few, after a first that sets up kernels and memory.
     Remembered per device and per the settings they depend on."""
-    timed = RunConfig(arch=config.arch).with_overrides(**{name: config.get(name) for name in TIMED_SETTINGS})
+    timed = RunConfig().with_overrides(**{name: config.get(name) for name in TIMED_SETTINGS})
     with _lock:  # two sessions timing at once would slow each other down
         return _timed_config(setting, timed)
 
@@ -305,15 +305,14 @@ def _timed_config(setting: str, config: RunConfig) -> StepTimes:
         batches = Batches(images[:t.batch_size], labels[:t.batch_size], t.batch_size, resize=arch.resize,
                           device=device)
         evaluation = Batches(images[:eval_batch], labels[:eval_batch], eval_batch, resize=arch.resize, device=device)
-        model = build_model(arch).to(device, memory_format=torch.channels_last)
+        model = build_model(arch).to(device).to(memory_format=torch.channels_last)
         optimizer, loss_fn = make_optimizer(config, model.parameters()), make_loss(config)
         augment = torch.Generator().manual_seed(1) if t.augment == "flip-shift" else None
 
         def step() -> None:
             model.train()
             for x, y in batches:
-                x = flip_shift(x, augment) if augment else x
-                train_step(model, optimizer, loss_fn, x.contiguous(memory_format=torch.channels_last), y, dtype)
+                train_step(model, optimizer, loss_fn, training_batch(x, augment), y, dtype)
 
         def evaluate() -> None:
             test_accuracy(model, evaluation, dtype, tta=t.tta)

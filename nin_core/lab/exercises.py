@@ -16,28 +16,27 @@ from __future__ import annotations
 import json
 import math
 import resource
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from enum import StrEnum
+from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 
+from nin_core.lab.fresh_process import in_fresh_process
 from nin_core.network.config import CPU, SEED, ArchConfig, BlockConfig, RunConfig, TrainConfig
 from nin_core.network.memory import memory_estimate
+from nin_core.network.metrics import at_chance
 from nin_core.network.settings import format_value
 from nin_core.network.shapes import shape_table
-from nin_core.network.train import CHANCE_LOSS
+from nin_core.network.status import ENDED_BY_TRAINING, PROBLEMS, RunStatus
 from nin_core.runs.store import Run, RunStore
 
 SIZE_SETTINGS = ("train_size", "test_size", "epochs")  # what the command line may shrink an experiment by
-DONE = ("finished", "stalled", "diverged")  # ended by training itself: training it again gives the same
-REFERENCE = "reference"  # the status of the book's rows
-CHANCE_MARGIN = 0.02  # a final loss this close to ln 10 has not left the start
 MB = 1e6
 
 
@@ -56,30 +55,72 @@ BOOK = (
 )
 
 
+# --- a variant's outcome --------------------------------------------------------------------------------------
+
+class Verdict(StrEnum):
+    """What the table says of a row instead of its run's status, in the table's words. The exercises classify
+    Fashion-MNIST's ten classes: 2.303 is their chance loss, ln 10."""
+
+    NOT_RUN = "not run"
+    STALLED = "stalled at 2.303"  # the trainer stopped it at chance level
+    AT_CHANCE = "at chance (2.303)"  # it finished, its loss and accuracy still where they began
+    REFERENCE = "reference"  # the book's result
+
+
+Outcome = RunStatus | Verdict  # a row's status column: its run's status, or what the table says instead
+BAD_ENDS = PROBLEMS | {Verdict.STALLED, Verdict.AT_CHANCE}  # the rows that learned nothing or did not end well
+WENT_WRONG = {Verdict.STALLED: "stalled at loss 2.303, every class map zero", RunStatus.DIVERGED: "diverged",
+              Verdict.AT_CHANCE: "stayed at chance, loss 2.303"}  # in a conclusion's words
+NO_ACCURACY = frozenset({Verdict.STALLED, RunStatus.DIVERGED})  # a result, though perhaps in the first epoch
+
+
+def outcome(run: Run | None) -> Outcome:
+    """A variant's outcome, from its run: its status, told apart where the table says more (no run, a stall, a
+    finish at chance level for its number of classes)."""
+    if run is None:
+        return Verdict.NOT_RUN
+    status = RunStatus(run.status)
+    if status == RunStatus.STALLED:
+        return Verdict.STALLED
+    loss, acc = run.final.get("train_loss"), run.final.get("test_acc", run.final.get("train_acc"))
+    if status == RunStatus.FINISHED and at_chance(loss, acc, run.config.arch.num_classes):
+        return Verdict.AT_CHANCE
+    return status
+
+
+# --- the exercises' types -------------------------------------------------------------------------------------
+
 @dataclass(frozen=True)
 class Variant:
     name: str
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
+# One sentence of an experiment's conclusion, written from its table ("" when the table says nothing of it).
+Sentence = Callable[["Experiment", pd.DataFrame], str]
+
+
 @dataclass(frozen=True)
-class Exercise:
+class Experiment:
+    """An exercise answered by training: variants of one configuration, compared in a table that its own
+    sentences conclude from."""
+
     number: int
     title: str
     question: str  # the book's exercise
     plan: str  # what the experiment does about it
-    base: RunConfig | None = None
-    variants: tuple[Variant, ...] = ()
-    reference: str | None = None  # the chapter's own variant, which the others are compared with
+    base: RunConfig
+    variants: tuple[Variant, ...]
+    reference: str  # the chapter's own variant, which the others are compared with
+    sentences: tuple[Sentence, ...]  # its conclusion, in order
+    book: tuple[BookResult, ...] = BOOK  # the book's results, the table's last rows
+    class_maps: bool = False  # whether its variants' class maps of one test image are worth seeing
+    trains: ClassVar[bool] = True
 
     @property
     def name(self) -> str:
         """The experiment's name, which its runs carry."""
         return f"exercise {self.number}: {self.title.lower()}"
-
-    @property
-    def trains(self) -> bool:
-        return bool(self.variants)
 
     def configs(self) -> dict[str, RunConfig]:
         return {v.name: self.base.with_overrides(**v.overrides) for v in self.variants}
@@ -88,7 +129,7 @@ class Exercise:
     def size(self) -> dict[str, Any]:
         return {k: self.base.get(k) for k in SIZE_SETTINGS}
 
-    def sized(self, **size: Any) -> Exercise:
+    def sized(self, **size: Any) -> Experiment:
         """The same experiment on another number of images or epochs (a separate set of runs)."""
         return replace(self, base=self.base.with_overrides(**size))
 
@@ -98,110 +139,53 @@ class Exercise:
         return list(dict.fromkeys(k for v in self.variants for k in v.overrides))
 
 
-# --- the five experiments -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Measurement:
+    """An exercise answered without training: the resource table, estimated and measured."""
 
-SIZE = {"train_size": 8000, "test_size": 1000, "epochs": 2}
-# The chapter's four NiN blocks sized for 28 px, built the chapter's way (two 1×1 convolutions, dropout, no batch
-# norm): minutes on a CPU for a whole experiment on a subset.
-NETWORK = ArchConfig(blocks=(BlockConfig(48, 5, 1, 2), BlockConfig(96, 3, 1, 1), BlockConfig(128, 3, 1, 1),
-                             BlockConfig(10, 3, 1, 1)), resize=28)
-# The seed's training (plain SGD, lr 0.1, xavier init), with the batch that gives a subset twice the steps.
-SGD_BASE = RunConfig(arch=NETWORK, train=TrainConfig(batch_size=64, **SIZE))
-# Plain SGD sits at chance for hundreds of steps at this size; AdamW leaves it after about 70 (docs/benchmarks.md).
-ADAMW_BASE = SGD_BASE.with_overrides(optimizer="adamw", lr=0.002)
-
-EXERCISES: dict[int, Exercise] = {e.number: e for e in (
-    Exercise(
-        1, "Learning rate and batch norm",
-        "Tune the hyperparameters to improve the classification accuracy.",
-        "The seed's plain SGD over a small grid of learning rates, without and with batch norm: where NiN stalls "
-        "at loss 2.303 (every class map zero, chance accuracy), and what batch norm changes.",
-        SGD_BASE,
-        tuple(Variant(f"lr {lr:g}" + (" + batch norm" if bn else ""), {"lr": lr, "batch_norm": bn})
-              for bn in (False, True) for lr in (0.01, 0.1, 1.0)),
-        "lr 0.1"),
-    Exercise(
-        2, "1×1 convolutions",
-        "Why are there two 1×1 convolutional layers per NiN block? Remove one of them, and then observe and "
-        "analyze the experimental phenomena.",
-        "The same network with no, one, two (the chapter) and three 1×1 convolutions per block, and with two 3×3 "
-        "convolutions in their place.",
-        ADAMW_BASE,
-        (Variant("no 1×1 conv", {"pointwise_convs": 0}), Variant("one 1×1 conv", {"pointwise_convs": 1}),
-         Variant("two 1×1 convs (the chapter)", {"pointwise_convs": 2}),
-         Variant("three 1×1 convs", {"pointwise_convs": 3}),
-         Variant("two 3×3 convs", {"pointwise_convs": 2, "pointwise_kernel": 3})),
-        "two 1×1 convs (the chapter)"),
-    Exercise(
-        3, "Resource usage",
-        "Calculate the resource usage for NiN: the number of parameters, the amount of computation, the memory "
-        "needed during training and during prediction.",
-        "The shape inspector's totals for the seed at 224 px and the cpu preset at 28 px, and the memory of one "
-        "training step and one prediction at the training batch size: the estimate beside a measurement on this "
-        "machine (float32, each in a fresh process)."),
-    Exercise(
-        4, "The one-step reduction",
-        "What are possible problems with reducing the 384×5×5 representation to a 10×5×5 representation in one "
-        "step?",
-        "The last block maps its input to one map per class in one step (here 128 → 10); against it: the same "
-        "without the ReLU that can zero every map, a fully connected head on the 10 maps, and a gentler "
-        "reduction to 96 maps before a fully connected layer. With the class maps of one test image.",
-        ADAMW_BASE,
-        (Variant("one step to 10 maps (the chapter)"), Variant("no ReLU after the last block", {"final_relu": False}),
-         Variant("fully connected head on the 10 maps", {"head": "fc"}),
-         Variant("gentler: 96 maps, then fully connected",
-                 {"blocks": (*NETWORK.blocks[:-1], BlockConfig(96, 3, 1, 1)), "head": "fc"})),
-        "one step to 10 maps (the chapter)"),
-    Exercise(
-        5, "Batch norm at the seed's rate",
-        "From the next chapters: batch normalization, on and off, at the seed's learning rate 0.1.",
-        "The seed's training (plain SGD, lr 0.1) with and without a batch norm after every convolution, on more "
-        "images and epochs than the other experiments.",
-        SGD_BASE.with_overrides(train_size=12000, epochs=3),
-        (Variant("no batch norm (the chapter)"), Variant("batch norm", {"batch_norm": True})),
-        "no batch norm (the chapter)"),
-)}
+    number: int
+    title: str
+    question: str
+    plan: str
+    book: tuple[BookResult, ...] = BOOK[:1]  # the book's run with a speed, which puts the computation in seconds
+    trains: ClassVar[bool] = False
 
 
-def exercise(number: int) -> Exercise:
-    try:
-        return EXERCISES[number]
-    except KeyError:
-        raise ValueError(f"there is no exercise {number}: choose 1 to {len(EXERCISES)}") from None
+Exercise = Experiment | Measurement
 
 
 # --- runs -----------------------------------------------------------------------------------------------------
 
-def experiment_runs(ex: Exercise, runs: list[Run]) -> list[Run]:
+def experiment_runs(ex: Experiment, runs: list[Run]) -> list[Run]:
     return [r for r in runs if r.experiment == ex.name]
 
 
-def variant_runs(ex: Exercise, runs: list[Run]) -> dict[str, Run | None]:
+def variant_runs(ex: Experiment, runs: list[Run]) -> dict[str, Run | None]:
     """Each variant's run (``runs`` newest first, as the store lists them): the newest done, else one queued or
     running, else the newest that ended otherwise (stopped, failed), else None."""
     mine = experiment_runs(ex, runs)
     found: dict[str, Run | None] = {}
     for name, config in ex.configs().items():
         same = [r for r in mine if r.config == config]
-        found[name] = (next((r for r in same if r.status in DONE), None) or next((r for r in same if r.active), None)
-                       or (same[0] if same else None))
+        found[name] = (next((r for r in same if r.status in ENDED_BY_TRAINING), None)
+                       or next((r for r in same if r.active), None) or (same[0] if same else None))
     return found
 
 
-def missing(ex: Exercise, runs: list[Run]) -> list[str]:
+def missing(ex: Experiment, runs: list[Run]) -> list[str]:
     """The variants with no run done, queued or running."""
     return [name for name, run in variant_runs(ex, runs).items()
-            if run is None or not (run.status in DONE or run.active)]
+            if run is None or not (run.status in ENDED_BY_TRAINING or run.active)]
 
 
-def queue_exercise(store: RunStore, ex: Exercise, *, claim: bool = False) -> list[int]:
+def queue_exercise(store: RunStore, ex: Experiment, *, claim: bool = False) -> list[int]:
     """Queue the variants that are not done (nor queued); their ids. ``claim``: this process trains them."""
     configs = ex.configs()
     return [store.create_run(configs[name], f"ex {ex.number} · {name}", experiment=ex.name, claim=claim)
             for name in missing(ex, store.list_runs())]
 
 
-def sizes(ex: Exercise, runs: list[Run]) -> list[dict[str, Any]]:
+def sizes(ex: Experiment, runs: list[Run]) -> list[dict[str, Any]]:
     """The sizes the experiment has runs at: its own first, then the others (newest first)."""
     found = [ex.size]
     for r in experiment_runs(ex, runs):
@@ -211,29 +195,24 @@ def sizes(ex: Exercise, runs: list[Run]) -> list[dict[str, Any]]:
     return found
 
 
+def done(found: Mapping[str, Run | None]) -> int:
+    """How many of ``variant_runs``' variants are done."""
+    return sum(r is not None and r.status in ENDED_BY_TRAINING for r in found.values())
+
+
+def fullest_size(ex: Experiment, sizes: list[dict[str, Any]], runs: list[Run]) -> int:
+    """Which of ``sizes`` to show first: the one with the most variants done (the first on a tie), so that runs
+    started from the shell at another size are seen without looking for them."""
+    counts = [done(variant_runs(ex.sized(**size), runs)) for size in sizes]
+    return counts.index(max(counts))
+
+
 def size_text(size: Mapping[str, Any]) -> str:
     def images(n: int | None, total: str) -> str:
         return f"{n:,}" if n else f"all {total}"
 
     return (f"{images(size['train_size'], '60,000')} training images, {images(size['test_size'], '10,000')} test "
             f"images, {size['epochs']} epoch{'s' if size['epochs'] != 1 else ''}")
-
-
-def at_chance(final: Mapping[str, float]) -> bool:
-    """Whether a run ended where it began: its loss still ln 10 = 2.303, its accuracy near chance (on a small
-    subset, predicting the most frequent class scores a little above 0.100)."""
-    loss, acc = final.get("train_loss"), final.get("test_acc", final.get("train_acc"))
-    return loss is not None and acc is not None and abs(loss - CHANCE_LOSS) < CHANCE_MARGIN and acc < 0.2
-
-
-def _status(run: Run | None) -> str:
-    if run is None:
-        return "not run"
-    if run.status == "stalled":
-        return "stalled at 2.303"
-    if run.status == "finished" and at_chance(run.final):
-        return "at chance (2.303)"
-    return run.status
 
 
 # --- the table ------------------------------------------------------------------------------------------------
@@ -253,29 +232,34 @@ def _setting_value(config: RunConfig, name: str) -> Any:
     return format_value(value) if isinstance(value, tuple) else value
 
 
-def result_frame(ex: Exercise, runs: list[Run]) -> pd.DataFrame:
-    """One row per variant (the settings it changes, its status, parameters, multiply-adds per image, training
-    memory at its batch size, time, final metrics and run id), then the book's result for reference."""
-    rows = []
-    found = variant_runs(ex, runs)
-    for name, config in ex.configs().items():
-        run = found[name]
-        final = run.final if run is not None else {}
-        params, mult_adds = _cost(config.arch)
-        rows.append({"variant": name, **{k: _setting_value(config, k) for k in ex.varied}, "status": _status(run),
-                     "parameters": params, "multiply-adds": mult_adds,
-                     "training memory (MB)": memory_estimate(config).train_bytes / MB,
-                     "time (s)": run.duration_s if run is not None and not run.active else None,
-                     "examples/s": final.get("examples_per_sec"), "train loss": final.get("train_loss"),
-                     "train acc": final.get("train_acc"), "test acc": final.get("test_acc"),
-                     "run": run.id if run is not None else None})
+def _variant_row(ex: Experiment, name: str, config: RunConfig, run: Run | None) -> dict[str, Any]:
+    final = run.final if run is not None else {}
+    params, mult_adds = _cost(config.arch)
+    return {"variant": name, **{k: _setting_value(config, k) for k in ex.varied}, "status": outcome(run),
+            "parameters": params, "multiply-adds": mult_adds,
+            "training memory (MB)": memory_estimate(config).train_bytes / MB,
+            "time (s)": run.duration_s if run is not None and not run.active else None,
+            "examples/s": final.get("examples_per_sec"), "train loss": final.get("train_loss"),
+            "train acc": final.get("train_acc"), "test acc": final.get("test_acc"),
+            "run": run.id if run is not None else None}
+
+
+def _book_row(ex: Experiment, book: BookResult) -> dict[str, Any]:
+    """The book's result, beside the seed's settings and costs (float32, as the book trained)."""
     params, mult_adds = _cost(SEED.arch)
-    seed_memory = memory_estimate(SEED, precision="float32").train_bytes / MB
-    for book in BOOK:
-        rows.append({"variant": book.label, **{k: _setting_value(SEED, k) for k in ex.varied}, "status": REFERENCE,
-                     "parameters": params, "multiply-adds": mult_adds, "training memory (MB)": seed_memory,
-                     "examples/s": book.examples_per_sec, "train loss": book.train_loss, "train acc": book.train_acc,
-                     "test acc": book.test_acc})
+    return {"variant": book.label, **{k: _setting_value(SEED, k) for k in ex.varied}, "status": Verdict.REFERENCE,
+            "parameters": params, "multiply-adds": mult_adds,
+            "training memory (MB)": memory_estimate(SEED, precision="float32").train_bytes / MB,
+            "examples/s": book.examples_per_sec, "train loss": book.train_loss, "train acc": book.train_acc,
+            "test acc": book.test_acc}
+
+
+def result_frame(ex: Experiment, runs: list[Run]) -> pd.DataFrame:
+    """One row per variant (the settings it changes, its outcome, parameters, multiply-adds per image, training
+    memory at its batch size, time, final metrics and run id), then the book's results for reference."""
+    found = variant_runs(ex, runs)
+    rows = [_variant_row(ex, name, config, found[name]) for name, config in ex.configs().items()]
+    rows += [_book_row(ex, book) for book in ex.book]
     frame = pd.DataFrame(rows, columns=["variant", *ex.varied, *COLUMNS])
     for col in COLUMNS[3:-1]:
         frame[col] = pd.to_numeric(frame[col], errors="coerce")
@@ -283,7 +267,7 @@ def result_frame(ex: Exercise, runs: list[Run]) -> pd.DataFrame:
     return frame
 
 
-def curves(ex: Exercise, store: RunStore, runs: list[Run]) -> dict[str, list]:
+def curves(ex: Experiment, store: RunStore, runs: list[Run]) -> dict[str, list]:
     """Each variant's curve points (for ``charts.curves_figure``), for the variants that have a run."""
     return {name: store.metrics(run.id) for name, run in variant_runs(ex, runs).items() if run is not None}
 
@@ -317,49 +301,38 @@ def _percent(new: float, old: float) -> str:
     return _signed(100 * (new / old - 1), ".0f") + " %"
 
 
-def _outcome(row: pd.Series) -> str | None:
-    """What went wrong with a variant, in words, or None if it learned."""
-    if row["status"].startswith("stalled"):
-        return "stalled at loss 2.303, every class map zero"
-    if row["status"] == "diverged":
-        return "diverged"
-    if row["status"].startswith("at chance"):
-        return "stayed at chance, loss 2.303"
-    return None
-
-
 def _ended(frame: pd.DataFrame) -> pd.DataFrame:
     """The variants with a result: a test accuracy, or an end that has none (a stall in the first epoch)."""
-    rows = frame[frame["status"] != REFERENCE]
-    return rows[rows["test acc"].notna() | rows["status"].str.startswith("stalled") | (rows["status"] == "diverged")]
+    rows = frame[frame["status"] != Verdict.REFERENCE]
+    return rows[rows["test acc"].notna() | rows["status"].isin(NO_ACCURACY)]
 
 
-def _against(frame: pd.DataFrame, reference: str) -> str:
+def _against(ex: Experiment, frame: pd.DataFrame) -> str:
     """Each variant against the chapter's: test accuracy and parameters changed by how much, or what went wrong."""
     ended = _ended(frame)
-    ref = ended[ended["variant"] == reference]
+    ref = ended[ended["variant"] == ex.reference]
     if ref.empty:
         return ""
     ref = ref.iloc[0]
     parts = []
-    for _, row in ended[ended["variant"] != reference].iterrows():
-        params = ""
+    for _, row in ended[ended["variant"] != ex.reference].iterrows():
+        params, wrong = "", WENT_WRONG.get(row["status"])
         if abs(row["parameters"] / ref["parameters"] - 1) >= 0.005:
             params = f" and parameters by {_percent(row['parameters'], ref['parameters'])}"
         if pd.notna(row["test acc"]) and pd.notna(ref["test acc"]):
             text = f"{row['variant']} changed test accuracy by {_signed(row['test acc'] - ref['test acc'], '.3f')}"
-            text += params + (f": it {_outcome(row)}" if _outcome(row) else "")
+            text += params + (f": it {wrong}" if wrong else "")
         else:
-            text = f"{row['variant']} {_outcome(row) or 'has no test accuracy'}"
+            text = f"{row['variant']} {wrong or 'has no test accuracy'}"
         parts.append(text)
     if not parts:
         return ""
-    acc = f"test acc {ref['test acc']:.3f}" if pd.notna(ref["test acc"]) else _outcome(ref)
-    head = f"Against {reference} ({acc}, {ref['parameters']:,} parameters): "
+    acc = f"test acc {ref['test acc']:.3f}" if pd.notna(ref["test acc"]) else WENT_WRONG.get(ref["status"])
+    head = f"Against {ex.reference} ({acc}, {ref['parameters']:,} parameters): "
     return head + "; ".join(parts) + "."
 
 
-def _best(frame: pd.DataFrame) -> str:
+def _best(ex: Experiment, frame: pd.DataFrame) -> str:
     ended = _ended(frame).dropna(subset=["test acc"])
     if ended.empty:
         return ""
@@ -372,25 +345,29 @@ def _listed(words: list[str]) -> str:
     return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
 
 
-def _grid(frame: pd.DataFrame) -> str:
-    """Exercise 1: for each batch norm setting, which rates learned and which did not."""
-    ended = _ended(frame)
-    sentences = []
-    for bn, label in ((False, "Without batch norm"), (True, "With batch norm")):
-        rows = ended[ended["batch_norm"] == bn].sort_values("lr")
-        if rows.empty:
-            continue
-        groups: dict[str | None, list[pd.Series]] = {}
-        for _, row in rows.iterrows():
-            groups.setdefault(_outcome(row), []).append(row)
-        def rates(group: list[pd.Series]) -> str:
-            return "lr " + _listed([format(r["lr"], "g") for r in group])
+def _rates_said(rows: pd.DataFrame) -> str:
+    """The rates in ``rows`` grouped by what went wrong, then those that trained with their test accuracies."""
+    groups: dict[str | None, list[pd.Series]] = {}
+    for _, row in rows.sort_values("lr").iterrows():
+        groups.setdefault(WENT_WRONG.get(row["status"]), []).append(row)
 
-        said = [f"{rates(group)} {outcome}" for outcome, group in groups.items() if outcome]
-        if None in groups:
-            accs = _listed([format(r["test acc"], ".3f") for r in groups[None]])
-            said.append(f"{rates(groups[None])} trained (test acc {accs})")
-        sentences.append(f"{label}: {'; '.join(said)}.")
+    def rates(group: list[pd.Series]) -> str:
+        return "lr " + _listed([format(r["lr"], "g") for r in group])
+
+    said = [f"{rates(group)} {wrong}" for wrong, group in groups.items() if wrong]
+    if None in groups:
+        accs = _listed([format(r["test acc"], ".3f") for r in groups[None]])
+        said.append(f"{rates(groups[None])} trained (test acc {accs})")
+    return "; ".join(said)
+
+
+def _grid(ex: Experiment, frame: pd.DataFrame) -> str:
+    """A grid of rates without and with batch norm, read along its two axes: for each batch norm setting, which
+    rates learned and which did not; then what batch norm changed at the rates that have both."""
+    ended = _ended(frame)
+    sentences = [f"{label}: {_rates_said(ended[ended['batch_norm'] == bn])}."
+                 for bn, label in ((False, "Without batch norm"), (True, "With batch norm"))
+                 if (ended["batch_norm"] == bn).any()]
     pairs = ended.dropna(subset=["test acc"]).pivot_table(index="lr", columns="batch_norm", values="test acc")
     if {False, True} <= set(pairs.columns):
         gain = (pairs[True] - pairs[False]).dropna()
@@ -401,11 +378,11 @@ def _grid(frame: pd.DataFrame) -> str:
     return " ".join(sentences)
 
 
-def _book(ex: Exercise, frame: pd.DataFrame) -> str:
-    """The chapter's settings here beside the book's run of the seed."""
+def _book(ex: Experiment, frame: pd.DataFrame) -> str:
+    """The chapter's settings here beside the book's run of the seed (for the experiments that train the seed)."""
     ref = _ended(frame)
     ref = ref[ref["variant"] == ex.reference]
-    book = frame[(frame["status"] == REFERENCE) & frame["train loss"].notna()]
+    book = frame[(frame["status"] == Verdict.REFERENCE) & frame["train loss"].notna()]
     if ref.empty or book.empty or pd.isna(ref.iloc[0]["test acc"]):
         return ""
     mine, theirs = ref.iloc[0]["test acc"], book.iloc[0]["test acc"]
@@ -414,19 +391,91 @@ def _book(ex: Exercise, frame: pd.DataFrame) -> str:
             f"({_signed(mine - theirs, '.3f')}).")
 
 
-def conclusion(ex: Exercise, frame: pd.DataFrame) -> str:
-    """What the runs in ``frame`` (``result_frame``) say, written from their numbers; empty until two variants
-    have a result."""
+def conclusion(ex: Experiment, frame: pd.DataFrame) -> str:
+    """What the runs in ``frame`` (``result_frame``) say, in the experiment's own sentences, written from their
+    numbers; empty until two variants have a result."""
     ended = _ended(frame)
     if len(ended) < 2:
         return ""
-    # Exercise 1 compares a grid, read along its two axes; the others compare each variant with the chapter's.
-    sentences = [_grid(frame) if ex.number == 1 else _against(frame, ex.reference), _best(frame)]
-    if ex.number in (1, 5):  # the seed's own training: the book's run is its reference
-        sentences.append(_book(ex, frame))
-    text = " ".join(s for s in sentences if s)
-    variants = len(frame[frame["status"] != REFERENCE])
+    text = " ".join(s for s in (say(ex, frame) for say in ex.sentences) if s)
+    variants = (frame["status"] != Verdict.REFERENCE).sum()
     return text if len(ended) == variants else f"So far ({len(ended)} of {variants} variants): {text}"
+
+
+# --- the five exercises ---------------------------------------------------------------------------------------
+
+SIZE: dict[str, Any] = {"train_size": 8000, "test_size": 1000, "epochs": 2}
+# The chapter's four NiN blocks sized for 28 px, built the chapter's way (two 1×1 convolutions, dropout, no batch
+# norm): minutes on a CPU for a whole experiment on a subset.
+NETWORK = ArchConfig(blocks=(BlockConfig(48, 5, 1, 2), BlockConfig(96, 3, 1, 1), BlockConfig(128, 3, 1, 1),
+                             BlockConfig(10, 3, 1, 1)), resize=28)
+# The seed's training (plain SGD, lr 0.1, xavier init), with the batch that gives a subset twice the steps.
+SGD_BASE = RunConfig(arch=NETWORK, train=TrainConfig(batch_size=64, **SIZE))
+# Plain SGD sits at chance for hundreds of steps at this size; AdamW leaves it after about 70 (docs/benchmarks.md).
+ADAMW_BASE = SGD_BASE.with_overrides(optimizer="adamw", lr=0.002)
+
+EXERCISES: dict[int, Exercise] = {e.number: e for e in (
+    Experiment(
+        1, "Learning rate and batch norm",
+        "Tune the hyperparameters to improve the classification accuracy.",
+        "The seed's plain SGD over a small grid of learning rates, without and with batch norm: where NiN stalls "
+        "at loss 2.303 (every class map zero, chance accuracy), and what batch norm changes.",
+        SGD_BASE,
+        tuple(Variant(f"lr {lr:g}" + (" + batch norm" if bn else ""), {"lr": lr, "batch_norm": bn})
+              for bn in (False, True) for lr in (0.01, 0.1, 1.0)),
+        "lr 0.1",
+        (_grid, _best, _book)),  # a grid, read along its two axes; the seed's training, beside the book's run
+    Experiment(
+        2, "1×1 convolutions",
+        "Why are there two 1×1 convolutional layers per NiN block? Remove one of them, and then observe and "
+        "analyze the experimental phenomena.",
+        "The same network with no, one, two (the chapter) and three 1×1 convolutions per block, and with two 3×3 "
+        "convolutions in their place.",
+        ADAMW_BASE,
+        (Variant("no 1×1 conv", {"pointwise_convs": 0}), Variant("one 1×1 conv", {"pointwise_convs": 1}),
+         Variant("two 1×1 convs (the chapter)", {"pointwise_convs": 2}),
+         Variant("three 1×1 convs", {"pointwise_convs": 3}),
+         Variant("two 3×3 convs", {"pointwise_convs": 2, "pointwise_kernel": 3})),
+        "two 1×1 convs (the chapter)",
+        (_against, _best)),
+    Measurement(
+        3, "Resource usage",
+        "Calculate the resource usage for NiN: the number of parameters, the amount of computation, the memory "
+        "needed during training and during prediction.",
+        "The shape inspector's totals for the seed at 224 px and the cpu preset at 28 px, and the memory of one "
+        "training step and one prediction at the training batch size: the estimate beside a measurement on this "
+        "machine (float32, each in a fresh process)."),
+    Experiment(
+        4, "The one-step reduction",
+        "What are possible problems with reducing the 384×5×5 representation to a 10×5×5 representation in one "
+        "step?",
+        "The last block maps its input to one map per class in one step (here 128 → 10); against it: the same "
+        "without the ReLU that can zero every map, a fully connected head on the 10 maps, and a gentler "
+        "reduction to 96 maps before a fully connected layer. With the class maps of one test image.",
+        ADAMW_BASE,
+        (Variant("one step to 10 maps (the chapter)"), Variant("no ReLU after the last block", {"final_relu": False}),
+         Variant("fully connected head on the 10 maps", {"head": "fc"}),
+         Variant("gentler: 96 maps, then fully connected",
+                 {"blocks": (*NETWORK.blocks[:-1], BlockConfig(96, 3, 1, 1)), "head": "fc"})),
+        "one step to 10 maps (the chapter)",
+        (_against, _best), class_maps=True),
+    Experiment(
+        5, "Batch norm at the seed's rate",
+        "From the next chapters: batch normalization, on and off, at the seed's learning rate 0.1.",
+        "The seed's training (plain SGD, lr 0.1) with and without a batch norm after every convolution, on more "
+        "images and epochs than the other experiments.",
+        SGD_BASE.with_overrides(train_size=12000, epochs=3),
+        (Variant("no batch norm (the chapter)"), Variant("batch norm", {"batch_norm": True})),
+        "no batch norm (the chapter)",
+        (_against, _best, _book)),  # the seed's training: the book's run is its reference too
+)}
+
+
+def exercise(number: int) -> Exercise:
+    try:
+        return EXERCISES[number]
+    except KeyError:
+        raise ValueError(f"there is no exercise {number}: choose 1 to {len(EXERCISES)}") from None
 
 
 # --- exercise 3: resources ------------------------------------------------------------------------------------
@@ -435,46 +484,54 @@ RESOURCE_CONFIGS = {"the seed at 224 px": SEED, "the cpu preset at 28 px": CPU}
 MEASURED_FILE = "exercise-3.json"
 
 
-def measure_memory(config: RunConfig, batch: int, training: bool) -> int:
-    """Bytes one training step (or one prediction) of ``batch`` images takes at its peak, in float32, measured in
-    a fresh process: on a GPU its peak allocation, on a CPU the growth of its peak resident memory."""
-    code = "import sys; from nin_core.lab.exercises import memory_child; memory_child(*sys.argv[1:])"
-    out = subprocess.run([sys.executable, "-c", code, config.to_json(None), str(batch), str(int(training))],
-                         capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
-    return int(out.stdout.split()[-1])
+def measure_memory(config: RunConfig, batch: int, training: bool, precision: str = "float32") -> int:
+    """Bytes one training step (or one prediction) of ``batch`` images takes at its peak, in ``precision``, measured
+    in a fresh process so that nothing this one holds counts, laid out as the Trainer runs it (channels_last): on a
+    GPU the peak of ``torch.cuda.max_memory_allocated``, on a CPU the peak resident memory, each over what the
+    process held with the model built, plus the parameters."""
+    child = config.with_overrides(precision=precision).to_json(None)
+    return in_fresh_process("nin_core.lab.exercises:memory_child", child, batch, training)
 
 
-def memory_child(config_json: str, batch: str, training: str) -> None:
+def memory_child(config_json: str, batch: int, training: bool) -> int:
+    import copy
+    import ctypes
+    import gc
+
     import torch
 
     from nin_core.network.devices import resolve_device, synchronize
     from nin_core.network.model import build_model
-    from nin_core.network.train import make_loss, make_optimizer, train_step
+    from nin_core.network.train import autocast, autocast_dtype, make_loss, make_optimizer, train_step
 
     config = RunConfig.from_json(config_json)
     device, a = resolve_device(config.train.device), config.arch
-    cuda = device.type == "cuda"
+    dtype, cuda = autocast_dtype(config, device), device.type == "cuda"
+    model = build_model(a, config.train.init).to(device).to(memory_format=torch.channels_last)
 
-    def step(images: int) -> None:
-        model = build_model(a, config.train.init).to(device)
+    def step(net: torch.nn.Module, images: int) -> None:
         x = torch.rand(images, a.in_channels, a.resize, a.resize, device=device)
-        if training == "1":
+        x = x.contiguous(memory_format=torch.channels_last)
+        if training:
             y = torch.randint(0, a.num_classes, (images,), device=device)
-            train_step(model, make_optimizer(config, model.parameters()), make_loss(config), x, y, None)
+            train_step(net, make_optimizer(config, net.parameters()), make_loss(config), x, y, dtype)
         else:
-            with torch.inference_mode():
-                model.eval()(x)
+            with torch.inference_mode(), autocast(device, dtype):
+                net.eval()(x)
         synchronize(device)
 
-    step(1)  # the libraries' own one-time set-up (kernels, thread pools) is not the step's memory
+    step(copy.deepcopy(model), 1)  # libraries, threads and kernels set up, on a copy, before the measured step
+    gc.collect()
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
         before = torch.cuda.memory_allocated(device)
     else:
+        if sys.platform == "linux":
+            ctypes.CDLL(None).malloc_trim(0)  # glibc: freed memory back to the system, so RSS is what is held
         before = _resident_peak(reset=True)
-    step(int(batch))
+    step(model, batch)
     peak = torch.cuda.max_memory_allocated(device) if cuda else _resident_peak()
-    print(max(0, peak - before))
+    return max(0, peak - before) + sum(t.nbytes for t in [*model.parameters(), *model.buffers()])
 
 
 def _resident_peak(reset: bool = False) -> int:
@@ -576,14 +633,14 @@ def class_map_pictures(found: Mapping[str, Run | None], seed: int = 0) -> list[t
     from nin_core.network.data import CLASS_NAMES, sample_test_images
     from nin_core.network.predict import Predictor
 
-    usable = {name: run for name, run in found.items() if run is not None and run.config.arch.head == "gap"
-              and run.checkpoint and Path(run.checkpoint).is_file()}
+    usable = {name: run.checkpoint for name, run in found.items() if run is not None
+              and run.config.arch.head == "gap" and run.checkpoint and Path(run.checkpoint).is_file()}
     if not usable:
         return []
     [(image, _)] = sample_test_images(1, seed)
     pictures = []
-    for name, run in usable.items():
-        predictor = Predictor.from_checkpoint(run.checkpoint)
+    for name, checkpoint in usable.items():
+        predictor = Predictor.from_checkpoint(checkpoint)
         x, _, _ = predictor.model_input(Image.fromarray(image.numpy()))
         pictures.append((name, class_maps_picture(explore(predictor.model, x), CLASS_NAMES)))
     return pictures
@@ -591,7 +648,7 @@ def class_map_pictures(found: Mapping[str, Run | None], seed: int = 0) -> list[t
 
 # --- from the shell -------------------------------------------------------------------------------------------
 
-def train_exercise(store: RunStore, ex: Exercise, *, on_progress: Callable[[int, Any], None] | None = None,
+def train_exercise(store: RunStore, ex: Experiment, *, on_progress: Callable[[int, Any], None] | None = None,
                    should_stop: Callable[[], bool] = lambda: False) -> None:
     """Queue the experiment's missing variants for this process and train them one after another, then wait for
     those queued elsewhere (from the page) to end."""
@@ -600,10 +657,10 @@ def train_exercise(store: RunStore, ex: Exercise, *, on_progress: Callable[[int,
     ids = queue_exercise(store, ex, claim=True)
     for run_id in ids:
         if should_stop():
-            store.finish(run_id, "stopped", message="stopped before it started")
+            store.finish(run_id, RunStatus.STOPPED, message="stopped before it started")
             continue
         run_training(store, run_id, should_stop=should_stop,
-                     on_progress=(lambda p, run_id=run_id: on_progress(run_id, p)) if on_progress else None)
+                     on_progress=partial(on_progress, run_id) if on_progress else None)
     ensure_worker(store)  # variants queued from the page train in the background worker
     while not should_stop() and any(r is not None and r.active for r in variant_runs(ex, store.list_runs()).values()):
         time.sleep(2)

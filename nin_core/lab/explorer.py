@@ -239,10 +239,11 @@ def layer_picture(layer: LayerOutput, limit: int | None = CHANNEL_CAP) -> Image.
 
 def class_maps_picture(result: Exploration, class_names: tuple[str, ...]) -> Image.Image | None:
     """Every class's map side by side on one scale, each labelled with its mean (= its logit); dead ones framed."""
-    if result.class_maps is None:
+    class_maps, pooled = result.class_maps, result.pooled
+    if class_maps is None or pooled is None:  # both or neither: the pool's output is the maps' means
         return None
-    maps = result.class_maps.numpy()
-    labels = [f"{name} {value:.2f}" for name, value in zip(class_names, result.pooled.tolist(), strict=True)]
+    maps = class_maps.numpy()
+    labels = [f"{name} {value:.2f}" for name, value in zip(class_names, pooled.tolist(), strict=True)]
     dead = set(np.flatnonzero(~maps.any(axis=(1, 2))).tolist())
     return grid(maps, float(maps.min()), float(maps.max()), labels=labels, marked=dead, columns=len(maps),
                 min_side=72)

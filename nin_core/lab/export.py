@@ -1,31 +1,33 @@
 """Any configuration as a standalone PyTorch script in the chapter's own style: its ``nin_block``, its
-``nn.Sequential``, its shape printout, d2l's ``load_data_fashion_mnist`` through torchvision and a plain training
-loop ending with the chapter's two lines. The script imports torch and torchvision only.
+``nn.Sequential``, its shape printout, d2l's ``load_data_fashion_mnist`` reading the data where the dashboard finds
+it (data.find_dataset's order) and a plain training loop ending with the chapter's two lines. The script imports
+torch and torchvision only.
 
 What goes beyond the chapter appears only when the configuration asks for it (batch norm, another number or kernel
-of 1×1 convolutions, a fully connected head, no last ReLU, a schedule, label smoothing, flips and shifts, test-time
-flips, subsets, a validation split), each reproducing nin_core exactly: the network's layers (and so its
-``state_dict``) are nin_core's, the seed gives the same initial weights, the same images are drawn for the subsets,
-and the schedule and the augmentation are the same formulas. Images go through torchvision's PIL ``Resize`` as in
-the chapter, where nin_core resizes on the device with the same bilinear filter.
+of 1×1 convolutions, a fully connected head, no last ReLU, more input channels, another optimizer, a schedule, label
+smoothing, flips and shifts, test-time flips, subsets, a validation split), each reproducing nin_core exactly: the
+network's layers (and so its ``state_dict``) are nin_core's, the seed gives the same initial weights, the optimizer
+and the loss take the same arguments, the same images are drawn for the subsets and the validation split, and the
+schedule, the augmentation and the test-time flips are the same formulas (tests/test_setting_effects.py holds every
+setting to it). Images go through torchvision's PIL ``Resize`` as in the chapter, where nin_core resizes on the
+device with the same bilinear filter.
 """
 
 from __future__ import annotations
 
 from textwrap import dedent, fill, indent
 
-from nin_core.network.config import FASHION_MNIST_TRAIN, RunConfig, TrainConfig
+from nin_core.network.config import RunConfig, TrainConfig
+from nin_core.network.data import DEBIAN_DIR, ENV_VAR, IDX_FILES
 from nin_core.network.geometry import last_block_size
 from nin_core.network.schedule import ONECYCLE_END, ONECYCLE_RISE, ONECYCLE_START, WARMUP_START
 from nin_core.runs.urlconfig import describe
-
-DATA_ROOT_ENV = "FASHION_MNIST_ROOT"
 
 
 def export_script(config: RunConfig) -> str:
     """The script that builds and trains exactly ``config`` on Fashion-MNIST (``python nin.py --help``)."""
     t = config.train
-    parts = [_header(config), _settings(config), _block(config), _net(config), _init(config), SHAPES,
+    parts = [_header(config), _settings(config), _block(config), _net(config), _init(config), _shapes(config),
              _data(config)]
     if t.augment == "flip-shift":
         parts.append(FLIP_SHIFT)
@@ -52,11 +54,15 @@ Builds and trains exactly this configuration with PyTorch and torchvision alone:
 
     python nin.py [--data-root DIR] [--shapes-only]
 
-Fashion-MNIST is read from DIR/FashionMNIST (torchvision downloads it there if it is missing); DIR defaults to
-${DATA_ROOT_ENV}, else ../data as in d2l.{note}
+Fashion-MNIST is read where the NiN dashboard finds it: DIR, else ${ENV_VAR}, else the user cache
+($XDG_CACHE_HOME or ~/.cache)/nin/fashion-mnist, then {DEBIAN_DIR} (Debian's and Ubuntu's
+dataset-fashion-mnist); each a folder holding the four IDX files, raw or .gz, or torchvision's FashionMNIST/raw/
+with them. Found nowhere, torchvision downloads it into the cache.{note}
 """
 import argparse
+import gzip
 {"import math" + chr(10) if scheduled else ""}import os
+import struct
 import time
 
 import torch
@@ -75,6 +81,8 @@ def _settings(config: RunConfig) -> str:
     a, t = config.arch, config.train
     lines = [f"lr, num_epochs, batch_size = {t.lr!r}, {t.epochs}, {t.batch_size}",
              f"resize = {a.resize}",
+             *([f"in_channels = {a.in_channels}  # each grayscale image repeated over them"]
+               if a.in_channels != 1 else []),
              f"seed = {t.seed}",
              "# a seeded random subset of this many images (None: the whole split)",
              f"train_size, test_size = {t.train_size!r}, {t.test_size!r}"]
@@ -151,9 +159,9 @@ def _init(config: RunConfig) -> str:
         net.apply(init_weights)''')
 
 
-SHAPES = '''
-def print_shapes():
-    X = torch.rand(size=(1, 1, resize, resize))
+def _shapes(config: RunConfig) -> str:
+    return f'''def print_shapes():
+    X = torch.rand(size=(1, {config.arch.in_channels}, resize, resize))
     for layer in net:
         X = layer(X)
         print(layer.__class__.__name__, 'output shape:\\t', X.shape)'''
@@ -162,16 +170,21 @@ def print_shapes():
 def _data(config: RunConfig) -> str:
     t = config.train
     resize = "\n    if resize != 28:\n        trans.insert(0, transforms.Resize(resize))"
+    channels = ("\n    trans.append(transforms.Lambda(repeat_channels))" if config.arch.in_channels != 1 else "")
+    repeat = ('def repeat_channels(X):\n    """The grayscale image repeated over the input channels."""\n'
+              "    return X.expand(in_channels, -1, -1)\n\n\n" if channels else "")
     if t.validation_size:
-        split = dedent(f'''
+        split = dedent('''
             # the last validation_size training images stand in for the test set
-            cut = {FASHION_MNIST_TRAIN} - validation_size
+            cut = len(mnist_train) - validation_size
             mnist_test = data.Subset(mnist_train, range(cut, len(mnist_train)))
             mnist_train = data.Subset(mnist_train, range(cut))''')
     else:
-        split = ("\nmnist_test = torchvision.datasets.FashionMNIST(root=root, train=False, transform=trans, "
-                 "download=True)")
-    return f'''def subset(dataset, size):
+        split = "\nmnist_test = FashionMNIST(folder, False, trans)"
+    return f'''{repeat}{_reader()}
+
+
+def subset(dataset, size):
     """size images drawn at random, the same ones for the same size and seed (None: all of them)."""
     if size is None:
         return dataset
@@ -179,17 +192,78 @@ def _data(config: RunConfig) -> str:
     return data.Subset(dataset, index.tolist())
 
 
-def load_data_fashion_mnist(batch_size, resize, root):
-    """d2l's loader: Fashion-MNIST through torchvision, resized, as tensors in [0, 1]."""
-    trans = [transforms.ToTensor()]{resize}
+def load_data_fashion_mnist(batch_size, resize, root=None):
+    """d2l's loader: Fashion-MNIST, resized, as tensors in [0, 1]."""
+    trans = [transforms.ToTensor()]{resize}{channels}
     trans = transforms.Compose(trans)
-    mnist_train = torchvision.datasets.FashionMNIST(root=root, train=True, transform=trans, download=True)
+    folder = find_fashion_mnist(root)
+    mnist_train = FashionMNIST(folder, True, trans)
 {indent(split.strip(), "    ")}
     shuffle = torch.Generator().manual_seed(seed)
     workers = min(4, os.cpu_count() or 1)  # d2l's 4, or fewer where there are fewer CPUs
     return (data.DataLoader(subset(mnist_train, train_size), batch_size, shuffle=True, num_workers=workers,
                             generator=shuffle),
             data.DataLoader(subset(mnist_test, test_size), batch_size, shuffle=False, num_workers=workers))'''
+
+
+def _reader() -> str:
+    """Finding and reading the IDX files as nin_core.network.data does, without it."""
+    # Longer than 40 lines: it is the text of the script's reader, one template.
+    files = "".join(f"\n    {split!r}: ({IDX_FILES[f'{split}_images']!r}, {IDX_FILES[f'{split}_labels']!r}),"
+                    for split in ("train", "test"))
+    return f'''FILES = {{{files}\n}}
+
+
+def holding(folder):
+    """folder, or torchvision's folder/FashionMNIST/raw, whichever holds the four files (raw or .gz); else None."""
+    for candidate in (folder, os.path.join(folder, 'FashionMNIST', 'raw')):
+        if all(os.path.isfile(os.path.join(candidate, name)) or os.path.isfile(os.path.join(candidate, name + '.gz'))
+               for pair in FILES.values() for name in pair):
+            return candidate
+    return None
+
+
+def find_fashion_mnist(root=None):
+    """The folder of the files, looked for as the NiN dashboard does: root, else ${ENV_VAR} (either is the only
+    place looked), else the user cache, then Debian's package; found nowhere, downloaded into the cache."""
+    asked = root or os.environ.get('{ENV_VAR}')
+    if asked:
+        found = holding(os.path.expanduser(asked))
+        if found is None:
+            raise SystemExit(f"{{asked}} lacks Fashion-MNIST's four IDX files (raw or .gz)")
+        return found
+    cache = os.path.join(os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'nin', 'fashion-mnist')
+    for folder in (cache, '{DEBIAN_DIR}'):
+        if found := holding(folder):
+            return found
+    torchvision.datasets.FashionMNIST(root=cache, download=True)
+    return holding(cache)
+
+
+def read_idx(folder, name):
+    """An IDX file of bytes (raw, else gzipped) as a uint8 tensor of its shape."""
+    path = os.path.join(folder, name)
+    with open(path, 'rb') if os.path.isfile(path) else gzip.open(path + '.gz', 'rb') as f:
+        raw = f.read()
+    ndim = raw[3]
+    shape = struct.unpack(f'>{{ndim}}I', raw[4:4 + 4 * ndim])
+    return torch.frombuffer(bytearray(raw[4 + 4 * ndim:]), dtype=torch.uint8).reshape(shape)
+
+
+class FashionMNIST(data.Dataset):
+    """One split as torchvision's FashionMNIST gives it (a PIL image through transform, the label), read from
+    the files in folder."""
+
+    def __init__(self, folder, train, transform):
+        images, labels = FILES['train' if train else 'test']
+        self.images, self.labels = read_idx(folder, images), read_idx(folder, labels)
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return self.transform(transforms.functional.to_pil_image(self.images[i])), int(self.labels[i])'''
 
 
 FLIP_SHIFT = '''
@@ -264,12 +338,11 @@ def _optimizer(config: RunConfig) -> str:
     return f"torch.optim.SGD(net.parameters(), lr=lr{extra})"
 
 
-def _train(config: RunConfig) -> str:
+def _step(config: RunConfig) -> str:
+    """One training step as nin_core takes it: the rate of the step, augmentation, precision."""
     t = config.train
-    smoothing = "label_smoothing=label_smoothing" if t.label_smoothing else ""
-    scheduled = _scheduled(t)
     lines = ["optimizer.zero_grad()"]
-    if scheduled:
+    if _scheduled(t):
         lines = ["for group in optimizer.param_groups:", "    group['lr'] = lr_at(step, len(train_iter))", *lines]
     if t.augment == "flip-shift":
         lines.append("X = flip_shift(X, augment)")
@@ -280,8 +353,15 @@ def _train(config: RunConfig) -> str:
     else:
         lines += ["y_hat = net(X)", "l = loss(y_hat, y)"]
     lines += ["l.backward()", "optimizer.step()"]
-    if scheduled:
+    if _scheduled(t):
         lines.append("step += 1")
+    return indent("\n".join(lines), " " * 12)
+
+
+def _train(config: RunConfig) -> str:
+    t = config.train
+    smoothing = "label_smoothing=label_smoothing" if t.label_smoothing else ""
+    scheduled = _scheduled(t)
     setup = ["net.to(device)", f"optimizer = {_optimizer(config)}", f"loss = nn.CrossEntropyLoss({smoothing})"]
     if t.augment == "flip-shift":
         setup.append("augment = torch.Generator().manual_seed(seed + 1)")
@@ -296,7 +376,7 @@ def _train(config: RunConfig) -> str:
         net.train()
         for X, y in train_iter:
             start = time.time()
-{indent(chr(10).join(lines), " " * 12)}
+{_step(config)}
             with torch.no_grad():
                 metric[0] += float(l) * X.shape[0]
                 metric[1] += accuracy(y_hat, y)
@@ -318,8 +398,7 @@ def _main(config: RunConfig) -> str:
 
 if __name__ == '__main__':
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--data-root', default=os.environ.get('{DATA_ROOT_ENV}', '../data'),
-                        help='the folder holding FashionMNIST/ (downloaded there if missing)')
+    parser.add_argument('--data-root', help='a folder holding Fashion-MNIST (default: where the dashboard looks)')
     parser.add_argument('--shapes-only', action='store_true', help="print the network's shapes and stop")
     args = parser.parse_args()
     print_shapes()

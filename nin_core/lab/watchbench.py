@@ -33,11 +33,12 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from nin_core.network.config import PRESETS
+from nin_core.network.config import FASHION_MNIST_TRAIN, PRESETS
+from nin_core.network.status import RunStatus
 from nin_core.runs.jobs import _device_lock_path, _flock, ensure_worker, worker_pid_path
 from nin_core.runs.store import RunStore
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository, where app.py is
 CHROMIUM = os.environ.get("NIN_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
 VIEWPORT = {"width": 1400, "height": 900}
@@ -214,15 +215,16 @@ class Bench:
         after = self._train_end(run_id, worker)
         while (run := self.store.get_run(run_id)).active:
             time.sleep(0.5)
-        gaps = [self._max_gap(page) for _, page in contexts]
+        gaps = [gap for _, page in contexts if (gap := self._max_gap(page)) is not None]
         for context, _ in contexts:
             context.close()
-        if run.status != "finished":
+        if run.status != RunStatus.FINISHED:
             raise RuntimeError(f"run {run_id} ended {run.status}: {run.message}")
         wall = after["wall"] - before["wall"]
         used = {k: (after[k] - before[k]) / wall for k in before}
+        images = config.train.train_size or FASHION_MNIST_TRAIN - config.train.validation_size  # None: all of them
         return Measurement(preset, tabs, round_, run_id, run.final["examples_per_sec"],
-                           config.train.train_size * config.train.epochs / run.final["examples_per_sec"],
+                           images * config.train.epochs / run.final["examples_per_sec"],
                            used["server"], used["browser"], used["worker"],
                            used["busy"] - used["server"] - used["browser"] - used["worker"] - used["bench"],
                            (load_before, load_1min()), max(gaps) if gaps else None)
@@ -238,7 +240,7 @@ class Bench:
     def _train_end(self, run_id: int, worker: int) -> dict[str, float]:
         """The CPU used so far, read as the run's last training step is done (before the page's own rerun for
         the run's end, which is not watching)."""
-        while (run := self.store.get_run(run_id)).active and run.progress.get("fraction", 0.0) < 1.0:
+        while (run := self.store.get_run(run_id)).active and run.progress.fraction < 1.0:
             time.sleep(0.5)
         return self._cpu(worker)
 

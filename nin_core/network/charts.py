@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from html import escape
 
 import numpy as np
 import pandas as pd
@@ -46,7 +47,8 @@ def curves_figure(runs: dict[str, list[MetricPoint]], epochs: int | None = None)
             xs = [p.epoch for p in points if getattr(p, attr) is not None]
             ys = [getattr(p, attr) for p in points if getattr(p, attr) is not None]
             fig.add_trace(go.Scatter(
-                x=xs, y=ys, name=name if single else f"{label}: {name}",
+                # plotly reads HTML in names (<a href>, <b>): a run's name, typed by someone, stays text
+                x=xs, y=ys, name=name if single else f"{escape(label, quote=False)}: {name}",
                 mode="lines+markers" if attr == "test_acc" or len(xs) < 3 else "lines",
                 line={"color": PALETTE[c if single else r % len(PALETTE)], "dash": "solid" if single else dash},
                 legendgroup=label))
@@ -108,8 +110,8 @@ def shape_cost_figure(table: ShapeTable) -> go.Figure:
     labels = [f"{r.index} {r.layer}" for r in table.rows]
     series = [("parameters", [r.params for r in table.rows], "%{customdata:,} parameters"),
               ("multiply-adds", [r.mult_adds for r in table.rows], "%{customdata:,} multiply-adds")]
-    if table.memory:
-        series.append(("activation memory", [table.activation_bytes(r) for r in table.rows],
+    if memory := table.memory:
+        series.append(("activation memory", [memory.layer_batch_bytes(r.index) for r in table.rows],
                        "%{customdata:.3s}B kept for the backward pass"))
     fig = go.Figure()
     for (name, values, amount), color in zip(series, PALETTE, strict=False):

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from nin_core.network.geometry import MAX_RESIZE, size_problem
-from nin_core.network.settings import Setting, from_json, parse_text, setting, settings_of, shown, value_problem
+from nin_core.network.settings import Effect, Setting, from_json, parse_text, setting, settings_of, shown, value_problem
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 INITS = ("xavier", "default")
@@ -75,29 +76,41 @@ class ArchConfig:
 
     blocks: tuple[BlockConfig, ...] = setting(
         SEED_BLOCKS, label="NiN blocks", group=NETWORK,
-        help="each block: a k×k conv (out channels, kernel, stride, padding), then 1×1 convs")
+        help="each block: a k×k conv (out channels, kernel, stride, padding), then 1×1 convs",
+        affects=(Effect.MODEL,), timed=True)
     pool_kernel: int = setting(3, label="Pool kernel", group=NETWORK, low=1, high=15, step=1,
-                               help="the max-pool after each block but the last")
-    pool_stride: int = setting(2, label="Pool stride", group=NETWORK, low=1, high=15, step=1)
+                               help="the max-pool after each block but the last",
+                               affects=(Effect.MODEL,), timed=True)
+    pool_stride: int = setting(2, label="Pool stride", group=NETWORK, low=1, high=15, step=1,
+                               affects=(Effect.MODEL,), timed=True)
     dropout: float = setting(0.5, label="Dropout", group=NETWORK, low=0.0, high=1.0, high_open=True, step=0.05,
-                             sweep=True, help="before the last block")
-    in_channels: int = setting(1, label="Input channels", group=NETWORK, low=1, high=4, step=1)
-    num_classes: int = setting(10, label="Classes", group=NETWORK, low=2, high=4096, step=1)
+                             sweep=True, help="before the last block",
+                             affects=(Effect.MODEL,), timed=True)
+    in_channels: int = setting(1, label="Input channels", group=NETWORK, low=1, high=4, step=1,
+                               affects=(Effect.MODEL,), timed=True)
+    num_classes: int = setting(10, label="Classes", group=NETWORK, low=2, high=4096, step=1,
+                               affects=(Effect.MODEL,), timed=True)
     resize: int = setting(224, label="Resize (px)", group=NETWORK, unit="px", low=1, high=MAX_RESIZE, step=1,
-                          sweep=True, help="images are resized to N×N before the network")
+                          sweep=True, help="images are resized to N×N before the network",
+                          affects=(Effect.DATA,), timed=True)
     batch_norm: bool = setting(False, label="Batch norm", group=NETWORK, chapter=False, sweep=True,
-                               help="a BatchNorm2d after every convolution, before its ReLU (d2l's next chapters)")
+                               help="a BatchNorm2d after every convolution, before its ReLU (d2l's next chapters)",
+                               affects=(Effect.MODEL,), timed=True)
     pointwise_convs: int = setting(2, label="1×1 convs per block", group=NETWORK, low=0, high=3, step=1,
                                    chapter=False, sweep=True,
-                                   help="how many 1×1 convolutions follow each block's k×k convolution")
+                                   help="how many 1×1 convolutions follow each block's k×k convolution",
+                                   affects=(Effect.MODEL,), timed=True)
     pointwise_kernel: int = setting(1, label="Their kernel", group=NETWORK, choices=(1, 3), chapter=False,
                                     sweep=True, help="3: the chapter's exercise, 3×3 instead of 1×1 (padding keeps "
-                                                     "the size)")
+                                                     "the size)",
+                                    affects=(Effect.MODEL,), timed=True)
     head: str = setting("gap", label="Head", group=NETWORK, choices=HEADS, chapter=False, sweep=True,
                         help="gap: the chapter's global average pool of one map per class; fc: flatten, then a "
-                             "fully connected layer (the last block keeps its channels)")
+                             "fully connected layer (the last block keeps its channels)",
+                        affects=(Effect.MODEL,), timed=True)
     final_relu: bool = setting(True, label="ReLU after the last block", group=NETWORK, chapter=False, sweep=True,
-                               help="the chapter has it; it is what lets every class map die at once")
+                               help="the chapter has it; it is what lets every class map die at once",
+                               affects=(Effect.MODEL,), timed=True)
 
 
 @dataclass(frozen=True)
@@ -105,52 +118,73 @@ class TrainConfig:
     SECTION: ClassVar[str] = "train"
 
     lr: float = setting(0.1, label="Learning rate", low=0.0, high=100.0, low_open=True, step=0.01, sweep=True,
-                        help="the peak rate under a schedule")
-    epochs: int = setting(10, label="Epochs", low=1, high=1000, step=1, sweep=True)
-    batch_size: int = setting(128, label="Batch size", low=1, high=8192, step=1, sweep=True)
-    optimizer: str = setting("sgd", label="Optimizer", choices=OPTIMIZERS, sweep=True)
-    momentum: float = setting(0.0, label="Momentum", low=0.0, high=1.0, high_open=True, step=0.1, sweep=True)
-    weight_decay: float = setting(0.0, label="Weight decay", low=0.0, high=1.0, step=0.0001, sweep=True)
+                        help="the peak rate under a schedule",
+                        affects=(Effect.SCHEDULE,))
+    epochs: int = setting(10, label="Epochs", low=1, high=1000, step=1, sweep=True,
+                          affects=(Effect.SCHEDULE,))
+    batch_size: int = setting(128, label="Batch size", low=1, high=8192, step=1, sweep=True,
+                              affects=(Effect.DATA,), timed=True)
+    optimizer: str = setting("sgd", label="Optimizer", choices=OPTIMIZERS, sweep=True,
+                             affects=(Effect.OPTIMIZER,), timed=True)
+    momentum: float = setting(0.0, label="Momentum", low=0.0, high=1.0, high_open=True, step=0.1, sweep=True,
+                              affects=(Effect.OPTIMIZER,), timed=True)
+    weight_decay: float = setting(0.0, label="Weight decay", low=0.0, high=1.0, step=0.0001, sweep=True,
+                                  affects=(Effect.OPTIMIZER,), timed=True)
     init: str = setting("xavier", label="Initialisation", choices=INITS, sweep=True,
-                        help="xavier: d2l's train_ch6 (xavier-uniform weights); default: PyTorch's own")
-    seed: int = setting(0, label="Random seed", low=0, high=2**31 - 1, step=1, sweep=True)
+                        help="xavier: d2l's train_ch6 (xavier-uniform weights); default: PyTorch's own",
+                        affects=(Effect.MODEL,))
+    seed: int = setting(0, label="Random seed", low=0, high=2**31 - 1, step=1, sweep=True,
+                        affects=(Effect.MODEL, Effect.DATA))
     schedule: str = setting("constant", label="LR schedule", choices=SCHEDULES, chapter=False, sweep=True,
                             help="constant: the chapter's; onecycle, cosine: up to the rate, then down; step: a "
-                                 "tenth at half and three quarters of the run")
+                                 "tenth at half and three quarters of the run",
+                            affects=(Effect.SCHEDULE,))
     warmup_epochs: float = setting(0.0, label="Warm-up epochs", low=0.0, high=1000.0, step=0.5, chapter=False,
                                    sweep=True, help="the rate rises linearly from a tenth over these epochs "
-                                                    "(onecycle with 0: its usual 30 % of the run)")
+                                                    "(onecycle with 0: its usual 30 % of the run)",
+                                   affects=(Effect.SCHEDULE,))
     label_smoothing: float = setting(0.0, label="Label smoothing", low=0.0, high=0.5, step=0.05, chapter=False,
-                                     sweep=True, help="cross-entropy against targets mixed with the uniform")
+                                     sweep=True, help="cross-entropy against targets mixed with the uniform",
+                                     affects=(Effect.LOSS,))
     nesterov: bool = setting(False, label="Nesterov", chapter=False, sweep=True,
-                             help="Nesterov momentum (SGD with momentum > 0 only)")
+                             help="Nesterov momentum (SGD with momentum > 0 only)",
+                             affects=(Effect.OPTIMIZER,), timed=True)
     augment: str = setting("none", label="Augmentation", choices=AUGMENTS, chapter=False, sweep=True,
                            help="flip-shift: random horizontal flips and shifts of up to 2 px at 28 px (scaled "
-                                "with the resize), on the training images only")
+                                "with the resize), on the training images only",
+                           affects=(Effect.DATA,), timed=True)
     tta: bool = setting(False, label="Test-time flips", chapter=False, sweep=True,
-                        help="evaluation averages the prediction of each image and its mirror")
+                        help="evaluation averages the prediction of each image and its mirror",
+                        affects=(Effect.EVALUATION,), timed=True)
     device: str = setting("auto", label="Device", group=DATA, pattern=r"auto|cpu|mps|cuda(:\d+)?",
                           pattern_text="auto, cpu, cuda, cuda:N or mps",
-                          help="auto: the GPU when there is one, else the CPU")
+                          help="auto: the GPU when there is one, else the CPU",
+                          affects=(Effect.PLACE,))
     # None means the whole split; a number takes a seeded random subset of that many images.
     train_size: int | None = setting(None, label="Training images", group=DATA, low=1, high=FASHION_MNIST_TRAIN,
                                      step=1000, sweep=True, none_text="all 60,000",
-                                     help="a seeded random subset")
+                                     help="a seeded random subset",
+                                     affects=(Effect.DATA,))
     test_size: int | None = setting(None, label="Test images", group=DATA, low=1, high=FASHION_MNIST_TEST,
-                                    step=1000, none_text="all 10,000", help="a seeded random subset")
+                                    step=1000, none_text="all 10,000", help="a seeded random subset",
+                                    affects=(Effect.EVALUATION,))
     validation_size: int = setting(0, label="Validation images", group=DATA, low=0, high=30_000, step=1000,
                                    chapter=False,
                                    help="hold out the last N training images and evaluate on them instead of "
-                                        "the test set: choose settings on these, report the test set once")
+                                        "the test set: choose settings on these, report the test set once",
+                                   affects=(Effect.DATA, Effect.EVALUATION))
     # bf16 autocast where the device runs it fast ("auto"), or always float32 as the seed does.
     precision: str = setting("auto", label="Precision", group=DATA, choices=PRECISIONS, sweep=True,
                              help="auto: bf16 where the device computes it natively (a recent GPU, or a CPU with "
-                                  "AVX-512 BF16 or AMX); float32: exactly the seed")
+                                  "AVX-512 BF16 or AMX); float32: exactly the seed",
+                             affects=(Effect.LOSS,), timed=True)
     data_dir: str | None = setting(None, label="Data folder", group=DATA, none_text="found automatically",
-                                   help="a folder holding the four Fashion-MNIST IDX files")
+                                   help="a folder holding the four Fashion-MNIST IDX files",
+                                   affects=(Effect.DATA,))
     # More than one: DistributedDataParallel over that many processes (one per GPU), launched with torchrun.
     processes: int = setting(1, label="GPUs", group=DATA, low=1, high=64, step=1,
-                             help="more than one: DistributedDataParallel, one process per GPU, through torchrun")
+                             help="more than one: DistributedDataParallel, one process per GPU, through torchrun",
+                             affects=(Effect.PLACE,))
 
 
 SETTINGS: dict[str, Setting] = settings_of(ArchConfig, TrainConfig)
@@ -188,6 +222,11 @@ class RunConfig:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise ConfigError([ConfigIssue("config", f"is not valid JSON ({e.msg} at line {e.lineno})")]) from None
+        except RecursionError:  # arrays or objects nested deeper than Python's parser goes
+            raise ConfigError([ConfigIssue("config", "is nested too deeply to be a configuration")]) from None
+        except ValueError:  # valid JSON raises no other: an integer past Python's limit on digits
+            raise ConfigError([ConfigIssue("config", f"holds a number of more than {sys.get_int_max_str_digits()} "
+                                                     "digits")]) from None
         return cls.from_dict(data)
 
     def get(self, name: str) -> Any:
@@ -215,7 +254,10 @@ class RunConfig:
         return self
 
 
-def _build(cls: type, data: Any, issues: list[ConfigIssue]) -> Any:
+_Section = TypeVar("_Section", ArchConfig, TrainConfig)
+
+
+def _build(cls: type[_Section], data: Any, issues: list[ConfigIssue]) -> _Section:
     section = cls.SECTION
     if not isinstance(data, dict):
         issues.append(ConfigIssue(section, "must be a JSON object"))
@@ -308,6 +350,27 @@ def _blocks_issues(a: ArchConfig) -> list[ConfigIssue]:
 def validate(config: RunConfig) -> list[ConfigIssue]:
     """Every problem with a configuration, each naming its field; an empty list means it can be built and trained."""
     a, t = config.arch, config.train
+    issues, bad = _value_issues(config)
+    block_issues = _blocks_issues(a)
+    issues[:0] = block_issues
+    if not block_issues:
+        issues += _network_issues(a, bad)
+    if not bad & {"train_size", "validation_size", "batch_size", "processes"}:
+        issues += _split_issues(t)
+    if not bad & {"test_size", "validation_size"} and t.validation_size and (t.test_size or 0) > t.validation_size:
+        issues.append(ConfigIssue("train.test_size", f"{t.test_size} is more than the {t.validation_size} validation "
+                                                     "images it is drawn from"))
+    if not bad & {"nesterov", "optimizer", "momentum"} and t.nesterov and (t.optimizer != "sgd" or t.momentum <= 0):
+        issues.append(ConfigIssue("train.nesterov", "needs the sgd optimizer with momentum above 0"))
+    if not bad & {"warmup_epochs", "epochs"} and t.warmup_epochs >= t.epochs:
+        issues.append(ConfigIssue("train.warmup_epochs", f"must be shorter than the run ({t.epochs} epochs), got "
+                                                         f"{t.warmup_epochs:g}"))
+    return issues
+
+
+def _value_issues(config: RunConfig) -> tuple[list[ConfigIssue], set[str]]:
+    """Each setting's value on its own (type, range, choices), and the names of those that failed: the checks
+    across settings leave those out rather than repeat the problem."""
     issues: list[ConfigIssue] = []
     bad: set[str] = set()
     for s in SETTINGS.values():
@@ -317,38 +380,37 @@ def validate(config: RunConfig) -> list[ConfigIssue]:
         if problem:
             issues.append(ConfigIssue(s.path, problem))
             bad.add(s.name)
-    block_issues = _blocks_issues(a)
-    issues[:0] = block_issues
-    blocks_ok = not block_issues
+    return issues, bad
 
-    if blocks_ok and a.head == "gap" and "num_classes" not in bad and a.blocks[-1].out_channels != a.num_classes:
+
+def _network_issues(a: ArchConfig, bad: set[str]) -> list[ConfigIssue]:
+    """Whether valid blocks make a network: one map per class for the global pool, an input large enough."""
+    issues: list[ConfigIssue] = []
+    if a.head == "gap" and "num_classes" not in bad and a.blocks[-1].out_channels != a.num_classes:
         issues.append(ConfigIssue(
             f"arch.blocks[{len(a.blocks) - 1}].out_channels",
             f"must equal num_classes ({a.num_classes}): in NiN the last block gives one map per class, "
             f"got {a.blocks[-1].out_channels} (or choose the fc head)"))
-    if blocks_ok and not bad & {"resize", "pool_kernel", "pool_stride", "pointwise_convs", "head"}:
+    if not bad & {"resize", "pool_kernel", "pool_stride", "pointwise_convs", "head"}:
         problem = size_problem(a, a.resize)
         if problem:
             issues.append(ConfigIssue("arch.resize", problem))
-
-    if not bad & {"train_size", "validation_size", "batch_size", "processes"}:
-        available = FASHION_MNIST_TRAIN - t.validation_size
-        n_train = t.train_size or available
-        if t.train_size is not None and t.train_size > available:
-            issues.append(ConfigIssue("train.train_size", f"{t.train_size} is more than the {available} training "
-                                                          f"images left beside {t.validation_size} for validation"))
-        elif t.batch_size > n_train:
-            issues.append(ConfigIssue("train.batch_size", f"{t.batch_size} is larger than the {n_train} training "
-                                                          "images"))
-        elif t.batch_size < t.processes:
-            issues.append(ConfigIssue("train.batch_size", f"{t.batch_size} cannot be shared out over "
-                                                          f"{t.processes} processes: each needs an image"))
-    if not bad & {"nesterov", "optimizer", "momentum"} and t.nesterov and (t.optimizer != "sgd" or t.momentum <= 0):
-        issues.append(ConfigIssue("train.nesterov", "needs the sgd optimizer with momentum above 0"))
-    if not bad & {"warmup_epochs", "epochs"} and t.warmup_epochs >= t.epochs:
-        issues.append(ConfigIssue("train.warmup_epochs", f"must be shorter than the run ({t.epochs} epochs), got "
-                                                         f"{t.warmup_epochs:g}"))
     return issues
+
+
+def _split_issues(t: TrainConfig) -> list[ConfigIssue]:
+    """Whether the training images, beside the validation split, fill a batch for every process."""
+    available = FASHION_MNIST_TRAIN - t.validation_size
+    n_train = t.train_size or available
+    if t.train_size is not None and t.train_size > available:
+        return [ConfigIssue("train.train_size", f"{t.train_size} is more than the {available} training images "
+                                                f"left beside {t.validation_size} for validation")]
+    if t.batch_size > n_train:
+        return [ConfigIssue("train.batch_size", f"{t.batch_size} is larger than the {n_train} training images")]
+    if t.batch_size < t.processes:
+        return [ConfigIssue("train.batch_size", f"{t.batch_size} cannot be shared out over {t.processes} processes: "
+                                                "each needs an image")]
+    return []
 
 
 # --- presets -----------------------------------------------------------------------------------

@@ -7,13 +7,17 @@ moves to the device once, and each batch is resized there with the seed's biline
 
 from __future__ import annotations
 
+import errno
 import gzip
+import io
 import math
 import os
+import stat
 import struct
 import threading
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,22 +76,57 @@ def user_cache_dir() -> Path:
     return Path(base) / "nin" / "fashion-mnist"
 
 
+_MISSING = "does not exist"
+
+
+def _mode_problem(mode: int) -> str | None:
+    """What a path of this mode is, to follow its name in a message; None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "is a FIFO, not a file"
+    return "is a folder, not a file" if stat.S_ISDIR(mode) else "is not a regular file"
+
+
+def _path_problem(path: Path) -> str | None:
+    """None for a regular file (or a link to one), else what ``path`` is: a FIFO or a link loop named like an IDX
+    file is not a missing file, and the message must not send the user looking for one."""
+    try:
+        return _mode_problem(path.stat().st_mode)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "is a symlink loop"
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return _MISSING
+        raise
+
+
 def _idx_file(folder: Path, stem: str) -> Path | None:
     # The raw file first: it reads without decompressing (torchvision's raw folder holds both).
     for path in (folder / stem, folder / f"{stem}.gz"):
-        if path.is_file():
+        if _path_problem(path) is None:
             return path
     return None
 
 
-def _missing(folder: Path) -> list[str]:
-    return [stem for stem in IDX_FILES.values() if _idx_file(folder, stem) is None]
+def _folder_problem(folder: Path) -> str | None:
+    """What keeps ``folder`` from holding the four files, to follow its name ("lacks …"); None if nothing does."""
+    lacking, odd = [], []
+    for stem in IDX_FILES.values():
+        if _idx_file(folder, stem) is None:
+            found = [f"{path.name}, which {said}" for path in (folder / stem, folder / f"{stem}.gz")
+                     if (said := _path_problem(path)) != _MISSING]
+            odd += found
+            if not found:
+                lacking.append(stem)
+    parts = (["lacks " + ", ".join(lacking)] if lacking else []) + (["holds " + "; ".join(odd)] if odd else [])
+    return " and ".join(parts) or None
 
 
 def _holding_folder(candidate: Path) -> Path | None:
     """The candidate itself or torchvision's ``<root>/FashionMNIST/raw`` under it, whichever has all four files."""
     for folder in (candidate, candidate / "FashionMNIST" / "raw"):
-        if not _missing(folder):
+        if _folder_problem(folder) is None:
             return folder
     return None
 
@@ -105,7 +144,7 @@ def find_dataset(data_dir: str | os.PathLike | None = None, *, download: bool = 
         found = _holding_folder(folder)
         if found is None:
             source = "data_dir" if data_dir is not None else ENV_VAR
-            what = ("lacks " + ", ".join(_missing(folder)) if folder.is_dir()
+            what = (_folder_problem(folder) if folder.is_dir()
                     else "is a file, not a folder" if folder.exists() else "does not exist")
             raise DataNotFoundError([folder], f"The Fashion-MNIST folder {folder} (from {source}) {what}.")
         return found
@@ -130,32 +169,95 @@ def find_dataset(data_dir: str | os.PathLike | None = None, *, download: bool = 
     return found
 
 
-def read_idx(path: str | os.PathLike) -> torch.Tensor:
-    """An IDX file (gzip if it ends in .gz) as a uint8 tensor; a ValueError naming the file if it is damaged."""
-    path = Path(path)
+# Fashion-MNIST's largest file, its training images: a header promising more is damaged or hostile, and reading
+# what it promises could exhaust the machine's memory.
+_MAX_IDX_BYTES = 60_000 * 28 * 28
+
+
+def _open_file(path: Path) -> io.BufferedReader:
+    """``path`` opened for reading, or a ValueError saying what it is instead of a file. Opened without blocking, so
+    a FIFO is refused rather than waited on."""
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                data = bytearray(f.read())
-        else:
-            data = bytearray(path.read_bytes())
-    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
-        raise ValueError(f"{path} is not a readable gzip file ({e})") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        if e.errno != errno.ELOOP:
+            raise
+        raise ValueError(f"{path} is a symlink loop") from None
+    said = _mode_problem(os.fstat(fd).st_mode)
+    if said:
+        os.close(fd)
+        raise ValueError(f"{path} {said}")
+    return os.fdopen(fd, "rb")
+
+
+def _read_header(f: io.BufferedIOBase, path: Path) -> tuple[int, ...]:
+    """The shape an IDX file's header promises, checked to be of unsigned bytes and no larger than Fashion-MNIST."""
+    magic = f.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0:
         raise ValueError(f"{path} is not an IDX file: it does not start with the IDX magic number")
-    if data[2] != _UBYTE:
-        raise ValueError(f"{path} holds IDX type 0x{data[2]:02x}; only unsigned bytes (0x08) are supported")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if len(data) < header:
+    if magic[2] != _UBYTE:
+        raise ValueError(f"{path} holds IDX type 0x{magic[2]:02x}; only unsigned bytes (0x08) are supported")
+    packed = f.read(4 * magic[3])
+    if len(packed) < 4 * magic[3]:
         raise ValueError(f"{path} is truncated: it ends inside its header")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
+    dims = struct.unpack(f">{magic[3]}I", packed)
+    if math.prod(dims) > _MAX_IDX_BYTES:
+        raise ValueError(f"{path} has an impossible header: shape {dims} is {math.prod(dims):,} bytes; "
+                         f"Fashion-MNIST's largest file holds {_MAX_IDX_BYTES:,}")
+    return dims
+
+
+def _length_error(path: Path, dims: tuple[int, ...], held: int | None) -> ValueError:
+    """``held`` bytes of data where the header promised another number; None: more, by an unknown amount."""
     expected = math.prod(dims)
-    if len(data) - header != expected:
-        state = "truncated" if len(data) - header < expected else "too long"
-        raise ValueError(f"{path} is {state}: its header promises {expected} bytes of data "
-                         f"for shape {tuple(dims)}, it holds {len(data) - header}")
-    return torch.frombuffer(data, dtype=torch.uint8)[header:].reshape(dims)
+    state = "truncated" if held is not None and held < expected else "too long"
+    return ValueError(f"{path} is {state}: its header promises {expected} bytes of data for shape {dims}, "
+                      f"it holds {'more' if held is None else held}")
+
+
+@contextmanager
+def _opened_idx(path: Path) -> Iterator[tuple[io.BufferedIOBase, tuple[int, ...]]]:
+    """An IDX file (gzip if it ends in .gz) at its data, and the shape its header promises. A raw file of another
+    size than that is refused here, unread; a damaged gzip stream, here or while the caller reads, is a ValueError."""
+    with _open_file(path) as raw:
+        try:
+            with gzip.GzipFile(fileobj=raw) if path.suffix == ".gz" else nullcontext(raw) as f:
+                dims = _read_header(f, path)
+                size = os.fstat(raw.fileno()).st_size - raw.tell() if f is raw else None
+                if size is not None and size != math.prod(dims):
+                    raise _length_error(path, dims, size)
+                yield f, dims
+        except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+            raise ValueError(f"{path} is not a readable gzip file ({e})") from None
+
+
+def read_idx(path: str | os.PathLike) -> torch.Tensor:
+    """An IDX file (gzip if it ends in .gz) as a uint8 tensor; a ValueError naming the file if it is damaged or no
+    file. No more is read than the header promises, a gzip stream included, so no file can exhaust the memory."""
+    path = Path(path)
+    with _opened_idx(path) as (f, dims):
+        data = torch.empty(dims, dtype=torch.uint8)
+        held = f.readinto(data.view(-1).numpy().data)
+        if held < data.numel() or f.read(1):  # one byte past the promise is enough to refuse the rest unread
+            raise _length_error(path, dims, held if held < data.numel() else None)
+    return data
+
+
+def _idx_problem(path: Path) -> str | None:
+    """Why ``read_idx`` would refuse ``path``, as far as its header and size tell without reading its data; None if
+    they look right."""
+    try:
+        with _opened_idx(path):
+            return None
+    except ValueError as e:
+        return str(e)
+
+
+def dataset_problems(folder: Path) -> list[str]:
+    """Why the four files of ``folder`` (as ``find_dataset`` found it) could not be read, one line a file, from their
+    headers and sizes alone: quick enough for a form's check, so a run is not queued only to fail."""
+    paths = [_idx_file(folder, stem) for stem in IDX_FILES.values()]
+    return [problem for problem in map(_idx_problem, filter(None, paths)) if problem]
 
 
 def write_idx(path: str | os.PathLike, tensor: torch.Tensor) -> None:
@@ -267,6 +369,13 @@ def flip_shift(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     cols = (torch.arange(w, device=x.device)[None, :] + dx[:, None])[:, None, :]
     # (B, H, W, C) from per-image windows of the padded batch, back to (B, C, H, W)
     return padded[torch.arange(b, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
+
+
+def training_batch(x: torch.Tensor, augment: torch.Generator | None) -> torch.Tensor:
+    """A batch as training steps take it: augmented when ``augment`` (its generator) is given, laid out
+    channels_last. The trainer and the time estimate both prepare their batches here."""
+    x = flip_shift(x, augment) if augment is not None else x
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 class Batches:

@@ -76,9 +76,9 @@ def evaluate(model: torch.nn.Module, images_u8: torch.Tensor, labels: torch.Tens
     with torch.inference_mode():
         for x, _ in Batches(images_u8, labels, batch_size, resize=resize, device=device):
             probs = torch.softmax(model(x.expand(-1, in_channels, -1, -1)).float(), dim=1)
-            conf, pred = probs.max(dim=1)
-            predicted.append(pred.cpu())
-            confidence.append(conf.cpu())
+            batch_conf, batch_pred = probs.max(dim=1)
+            predicted.append(batch_pred.cpu())
+            confidence.append(batch_conf.cpu())
     pred = torch.cat(predicted).numpy() if predicted else np.zeros(0, np.int64)
     conf = torch.cat(confidence).numpy() if confidence else np.zeros(0, np.float32)
     true = labels.cpu().numpy().astype(np.int64)

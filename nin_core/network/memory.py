@@ -66,6 +66,10 @@ class MemoryEstimate:
         and the input's at once)."""
         return sum(self.layer_bytes) + self.batch_image_bytes + self.peak_layer_bytes
 
+    def layer_batch_bytes(self, index: int) -> int:
+        """What layer ``index`` keeps for the backward pass over the whole batch."""
+        return self.layer_bytes[index] * self.batch_size
+
     @property
     def step_fixed_bytes(self) -> int:
         """What a training step holds whatever its batch size."""

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
+
+from nin_core.network.status import RunStatus
 
 
 @dataclass(frozen=True)
@@ -19,14 +22,24 @@ class MetricPoint:
     lr: float | None = None
 
 
+class Phase(StrEnum):
+    """What a run is doing while it has not ended; once it has, its Progress's phase is the RunStatus it ended with."""
+
+    STARTING = "starting"  # nothing reported yet
+    LOADING_DATA = "loading data"
+    TRAINING = "training"
+    EVALUATING = "evaluating"
+
+
 @dataclass
 class Progress:
-    """What a person watching a run wants to know, reported to the callback and stored with the run."""
+    """What a person watching a run wants to know, reported to the callback and stored with the run. The empty
+    Progress (every field left at its default) stands for a run that has reported nothing yet."""
 
-    phase: str  # loading data, training, evaluating, finished
-    device: str
-    epoch: int  # 1-based epoch under way
-    epochs: int
+    phase: Phase | RunStatus = Phase.STARTING
+    device: str | None = None
+    epoch: int = 1  # 1-based epoch under way
+    epochs: int = 0  # 0: not known yet
     batch: int = 0
     batches: int = 0
     train_loss: float | None = None
@@ -40,9 +53,34 @@ class Progress:
     @property
     def fraction(self) -> float:
         """How much of the whole run is done, 0..1."""
-        if not self.batches:
+        if not self.batches or not self.epochs:
             return 0.0
         return min(1.0, ((self.epoch - 1) + self.batch / self.batches) / self.epochs)
+
+    @property
+    def reported(self) -> bool:
+        """Whether the run has reported anything."""
+        return self != Progress()
+
+    def to_dict(self) -> dict:
+        """The Progress as the run store keeps it (JSON)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Progress:
+        """A Progress as stored. Every run recorded so far loads: a key it does not know (such as ``fraction``,
+        which older versions stored and which is computed now) is left out, and a missing one takes its default."""
+        known = {f.name for f in fields(cls)}
+        progress = cls(**{k: v for k, v in data.items() if k in known})
+        progress.phase = _phase(progress.phase)
+        return progress
+
+
+def _phase(value: str) -> Phase | RunStatus:
+    try:
+        return Phase(value)
+    except ValueError:
+        return RunStatus(value)
 
 
 # --- chance level ---------------------------------------------------------------------------------------------

@@ -79,6 +79,14 @@ class NiN(nn.Sequential):
         return self[-1](self[-2](maps)), maps
 
 
+def predict_logits(model: nn.Module, x: torch.Tensor, tta: bool = False) -> torch.Tensor:
+    """The model's logits; with ``tta``, the log of the probabilities averaged over the image and its mirror."""
+    if not tta:
+        return model(x)
+    probs = (model(x).float().softmax(1) + model(x.flip(-1)).float().softmax(1)) / 2
+    return probs.log()
+
+
 def init_weights(model: nn.Module, scheme: str) -> None:
     """``xavier``: d2l's ``train_ch6`` init (xavier-uniform conv/linear weights, biases left as PyTorch sets them);
     ``default``: PyTorch's own initialisation, as constructed."""
@@ -86,7 +94,7 @@ def init_weights(model: nn.Module, scheme: str) -> None:
         return
 
     def xavier(m: nn.Module) -> None:
-        if type(m) in (nn.Linear, nn.Conv2d):
+        if isinstance(m, nn.Linear | nn.Conv2d):
             nn.init.xavier_uniform_(m.weight)
 
     model.apply(xavier)

@@ -16,6 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nin_core.network.checkpoint import load_model
 from nin_core.network.config import RunConfig
+from nin_core.network.model import NiN, predict_logits
 
 # Refused before any pixel is decoded: a 40 MP greyscale image is already 40 MB, and a few hundred bytes of PNG
 # can claim gigapixels.
@@ -31,7 +32,7 @@ class ImageError(ValueError):
     """An uploaded file that cannot be used as an image; the message names the file and says why in one line."""
 
 
-def _one_line(text: str, limit: int = 200) -> str:
+def _one_line(text: object, limit: int = 200) -> str:
     return " ".join(str(text).split())[:limit]
 
 
@@ -194,7 +195,7 @@ def image_notes(image: Image.Image, size: int) -> list[str]:
 class Predictor:
     """A trained NiN ready to classify images, in eval mode on its device."""
 
-    def __init__(self, model: torch.nn.Module, config: RunConfig, device: torch.device | str = "cpu"):
+    def __init__(self, model: NiN, config: RunConfig, device: torch.device | str = "cpu"):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.config = config
@@ -225,6 +226,8 @@ class Predictor:
         x, view, inverted = self.model_input(image, invert)
         with torch.inference_mode():
             logits, maps = self.model.forward_with_maps(x)
+            if self.config.train.tta:  # as the run's test accuracy counts: the image and its mirror, averaged
+                logits = predict_logits(self.model, x, tta=True)
             probs = torch.softmax(logits[0].float(), dim=0)
             predicted = int(probs.argmax())
             top_p, top_i = probs.topk(top_k)

@@ -1,10 +1,11 @@
 """One declaration per setting, and everything that follows from it.
 
 A setting is a dataclass field of ``ArchConfig`` or ``TrainConfig`` declared with :func:`setting`, which keeps its
-label, help, range or choices, group, whether a sweep may vary it and whether the chapter has it, next to its
-default. From that one declaration come the checks and their messages, reading a value from text (a link, a CLI
-flag, a sweep list) and writing it back, and the form's widgets; the type is read from the annotation with
-``typing.get_type_hints``. No torch here: the configuration is checked before anything heavy is imported.
+label, help, range or choices, group, whether a sweep may vary it, whether the chapter has it, what it changes in a
+run and whether a step's time depends on it, next to its default. From that one declaration come the checks and
+their messages, reading a value from text (a link, a CLI flag, a sweep list) and writing it back, the form's
+widgets and what the time estimate times; the type is read from the annotation with ``typing.get_type_hints``.
+No torch here: the configuration is checked before anything heavy is imported.
 """
 
 from __future__ import annotations
@@ -15,11 +16,24 @@ import re
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol
 
 GROUPS = ("network", "training", "data and device")
 ALL = "all"  # an optional size left empty: the whole split
 MAX_SHOWN = 40  # characters of a value echoed in a message (a link may carry 20,000)
+
+
+class Effect(StrEnum):
+    """What a setting changes in a run; tests/test_setting_effects.py holds every setting to what it declares."""
+
+    MODEL = "model"  # the network's layers or its initial weights
+    OPTIMIZER = "optimizer"  # the optimizer's kind or its hyperparameters
+    SCHEDULE = "schedule"  # the learning rate at each step of the run, and how many steps there are
+    LOSS = "loss"  # the loss a step computes from the same weights and the same batch
+    DATA = "data"  # the images and labels of the training batches
+    EVALUATION = "evaluation"  # which images are evaluated, and how each is predicted
+    PLACE = "place"  # where the run computes (device, processes): the same numbers, elsewhere
 
 
 @dataclass(frozen=True)
@@ -41,6 +55,8 @@ class Spec:
     chapter: bool = True  # the chapter has this setting (False: beyond the chapter, default = the chapter's way)
     step: float | None = None  # the form's +/- step
     none_text: str = ""  # what "no value" means, for optional settings ("all 60,000")
+    affects: tuple[Effect, ...] = ()  # what a value other than the default changes in a run
+    timed: bool = False  # a training step's or an evaluation batch's time depends on it (the time estimate)
 
 
 def setting(default: Any, **spec: Any) -> Any:
@@ -72,14 +88,21 @@ class Setting:
         s = self.spec
         if s.choices:
             return "one of " + ", ".join(map(str, s.choices))
-        if s.low is None and s.high is None:
+        if s.low is None or s.high is None:  # a range has both ends or none (no setting has one end only)
             return ""
         if self.kind is int:
             return f"{int(s.low)} to {int(s.high)}"
         return f"{'(' if s.low_open else '['}{s.low:g}, {s.high:g}{')' if s.high_open else ']'}"
 
 
-def settings_of(*classes: type) -> dict[str, Setting]:
+class Section(Protocol):
+    """A dataclass of settings (``ArchConfig``, ``TrainConfig``): its fields, and where they live."""
+
+    SECTION: ClassVar[str]
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
+
+def settings_of(*classes: type[Section]) -> dict[str, Setting]:
     """The settings declared in these dataclasses (section = the class's ``SECTION``), in declaration order."""
     found: dict[str, Setting] = {}
     for cls in classes:
@@ -89,7 +112,12 @@ def settings_of(*classes: type) -> dict[str, Setting]:
             if spec is None:
                 continue
             kind, optional = _base_type(hints[f.name])
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                raise TypeError(f"setting {cls.__name__}.{f.name} has no default")
             found[f.name] = Setting(f.name, cls.SECTION, kind, optional, default, spec)
     return found
 
@@ -142,7 +170,7 @@ def value_problem(s: Setting, value: Any) -> str | None:
         return f"must be {s.describe_range()}, got {shown(value)}"
     if spec.pattern and not re.fullmatch(spec.pattern, value):
         return f"must be {spec.pattern_text}, got {shown(value)}"
-    if s.kind is int and spec.low is not None and not spec.low <= value <= spec.high:
+    if s.kind is int and spec.low is not None and spec.high is not None and not spec.low <= value <= spec.high:
         return f"must be between {int(spec.low)} and {int(spec.high)}, got {shown(value)}"
     if s.kind is float:
         if not math.isfinite(value):

@@ -67,7 +67,7 @@ class ShapeTable:
 
     def activation_bytes(self, row: ShapeRow) -> int | None:
         """What ``row``'s layer keeps for the backward pass over the attached memory's batch (None: none attached)."""
-        return self.memory.layer_bytes[row.index] * self.memory.batch_size if self.memory else None
+        return self.memory.layer_batch_bytes(row.index) if self.memory else None
 
     def records(self) -> list[dict]:
         return [{**asdict(r), "output_shape": list(r.output_shape) if r.output_shape else None,

@@ -60,7 +60,7 @@ class ThreadTuner:
         self.current = self.counts[-1]
         self.clock = clock
         self.trying: int | None = None
-        self.baseline: float | None = None  # images/s of ``current`` in the window just before a try
+        self.baseline = 0.0  # images/s of ``current`` in the window just before a try (set when one starts)
         self.checking: int | None = None  # the count just tried, while ``current`` is measured again after it
         self.tried = 0.0  # images/s of the count just tried
         self.wait_s = SHORTEST_WAIT_S
@@ -96,7 +96,7 @@ class ThreadTuner:
             self._set(self.current)
             return True
         if self.checking is not None:
-            return self._decide(rate, now)
+            return self._decide(self.checking, rate, now)
         if now >= self.next_try and len(self.counts) > 1:
             self.baseline = rate
             self.trying = self._neighbour()
@@ -104,11 +104,12 @@ class ThreadTuner:
             return True
         return False
 
-    def _decide(self, after: float, now: float) -> bool:
-        """True when the count tried beat the current one's windows before and after it, and now trains."""
+    def _decide(self, checking: int, after: float, now: float) -> bool:
+        """True when the count tried (``checking``) beat the current one's windows before and after it, and now
+        trains."""
         won = self.tried > max(self.baseline, after) * MARGIN
         if won:
-            self.current, self.wait_s = self.checking, SHORTEST_WAIT_S
+            self.current, self.wait_s = checking, SHORTEST_WAIT_S
             self._set(self.current)
         else:
             self.wait_s = min(LONGEST_WAIT_S, self.wait_s * 2)

@@ -16,21 +16,22 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import torch
 from torch import nn
 
 from nin_core.network.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from nin_core.network.config import RunConfig
-from nin_core.network.data import Batches, FashionMNIST, flip_shift, load_fashion_mnist, take_subset
+from nin_core.network.data import Batches, FashionMNIST, load_fashion_mnist, take_subset, training_batch
 from nin_core.network.devices import device_label, resolve_device
 from nin_core.network.distributed import Distributed
-from nin_core.network.metrics import MetricPoint, Progress
-from nin_core.network.model import NiN, build_model
+from nin_core.network.metrics import MetricPoint, Phase, Progress, at_chance, chance_loss
+from nin_core.network.model import NiN, build_model, predict_logits
 from nin_core.network.schedule import lr_at
+from nin_core.network.status import RunStatus
 from nin_core.network.threads import tuner_for
 
-CHANCE_LOSS = math.log(10)
 STALL_BATCHES = 5  # consecutive batches with every class map zero: no gradient can flow any more
 PROGRESS_EVERY_S = 1.0
 REPORTS_PER_EPOCH = 5  # d2l's animator plots five points an epoch
@@ -38,17 +39,23 @@ EVAL_PIXELS = 1024 * 28 * 28  # an evaluation batch holds at most this many inpu
 
 DIVERGED_HINT = ("The loss became NaN or infinite: the steps are too large. Lower the learning rate (try a tenth "
                  "of it), or use plain SGD without momentum.")
-STALLED_HINT = ("Every class map went to zero: the ReLU after the last NiN block feeds the global pool directly, "
-                "so once all its outputs are zero every logit is zero, the loss is exactly ln 10 = 2.303, accuracy "
-                "is chance (0.100) and no gradient flows back. It happens when the effective step is too large: "
-                "lower the learning rate, drop the momentum, keep xavier init, or turn on batch norm.")
+
+
+def stalled_hint(num_classes: int) -> str:
+    """Why a run whose class maps all died cannot recover, and what to change."""
+    return ("Every class map went to zero: the ReLU after the last NiN block feeds the global pool directly, so "
+            f"once all its outputs are zero every logit is zero, the loss is exactly ln {num_classes} = "
+            f"{chance_loss(num_classes):.3f}, accuracy is chance ({1 / num_classes:.3f}) and no gradient flows back. "
+            "It happens when the effective step is too large: lower the learning rate, drop the momentum, keep "
+            "xavier init, or turn on batch norm.")
 
 
 def slow_start_hint(config: RunConfig) -> str:
     """What to try when a run sits at chance level, for the optimizer it used."""
     if config.train.optimizer == "sgd":
-        return ("NiN with plain SGD stays near loss 2.303 for its first few hundred steps. Train on more images or "
-                "for more epochs, turn on batch norm, or try AdamW with lr 0.001 to 0.003.")
+        return (f"NiN with plain SGD stays near loss {chance_loss(config.arch.num_classes):.3f} for its first few "
+                "hundred steps. Train on more images or for more epochs, turn on batch norm, or try AdamW with lr "
+                "0.001 to 0.003.")
     return (f"{config.train.optimizer} did not get NiN off chance level: try a lower learning rate (a third of "
             f"{config.train.lr:g}), more training images, or batch norm.")
 
@@ -106,14 +113,6 @@ def train_step(net: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.Mod
     return loss.detach(), logits.detach()
 
 
-def predict_logits(model: nn.Module, x: torch.Tensor, tta: bool = False) -> torch.Tensor:
-    """The model's logits; with ``tta``, the log of the probabilities averaged over the image and its mirror."""
-    if not tta:
-        return model(x)
-    probs = (model(x).float().softmax(1) + model(x.flip(-1)).float().softmax(1)) / 2
-    return probs.log()
-
-
 def test_accuracy(model: NiN, batches: Batches, dtype: torch.dtype | None = None, dist: Distributed | None = None,
                   tta: bool = False) -> float:
     """Accuracy over the batches, in eval mode (dropout off), as d2l's ``evaluate_accuracy_gpu``; distributed,
@@ -140,7 +139,7 @@ class EpochMetrics:
 
 @dataclass
 class TrainResult:
-    status: str  # finished, stopped, diverged, stalled
+    status: RunStatus  # finished, stopped, diverged or stalled: how training itself ended
     device: str
     history: list[EpochMetrics] = field(default_factory=list)
     train_loss: float | None = None
@@ -169,7 +168,7 @@ def closing_lines(final: dict, device: str | None) -> str:
 class RunEnded(Exception):
     """The run ends before its last epoch: stopped, diverged or stalled."""
 
-    def __init__(self, status: str, message: str, hint: str | None = None):
+    def __init__(self, status: RunStatus, message: str, hint: str | None = None):
         super().__init__(message)
         self.status, self.message, self.hint = status, message, hint
 
@@ -230,32 +229,18 @@ class Trainer:
     # --- setup ----------------------------------------------------------------------------------------
     def _setup(self) -> None:
         cfg, t, device = self.config, self.config.train, self.device
-        self.progress = Progress("loading data", device_label(device), 1, t.epochs)
+        self.progress = Progress(Phase.LOADING_DATA, device_label(device), 1, t.epochs)
         self.on_progress(self.progress, [])
-        data = self.data or load_fashion_mnist(t.data_dir)
-        torch.manual_seed(t.seed)
-        train_x, train_y, eval_x, eval_y = data.train_images, data.train_labels, data.test_images, data.test_labels
-        if t.validation_size:  # the last training images stand in for the test set
-            cut = len(train_y) - t.validation_size
-            train_x, train_y, eval_x, eval_y = train_x[:cut], train_y[:cut], train_x[cut:], train_y[cut:]
-        train_x, train_y = take_subset(train_x, train_y, t.train_size, t.seed)
-        eval_x, eval_y = take_subset(eval_x, eval_y, t.test_size, t.seed)
-        self.shuffle = torch.Generator().manual_seed(t.seed)
-        self.augment = torch.Generator().manual_seed(t.seed + 1) if t.augment == "flip-shift" else None
-        shard = (self.dist.rank, self.dist.world_size) if self.dist else (0, 1)
-        self.train_iter = Batches(train_x, train_y, t.batch_size, resize=cfg.arch.resize, device=device,
-                                  shuffle=True, generator=self.shuffle, shard=shard)
-        self.test_iter = Batches(eval_x, eval_y, eval_batch_size(cfg), resize=cfg.arch.resize, device=device,
-                                 shard=shard)
-
+        self._load_data()
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # every full batch has one shape: time the algorithms once
-        self.model = build_model(cfg.arch, t.init).to(device, memory_format=torch.channels_last)
-        self.net = self.model
-        self.optimizer = make_optimizer(cfg, self.model.parameters())
+        model = build_model(cfg.arch, t.init).to(device).to(memory_format=torch.channels_last)
+        self.model = model
+        self.net: nn.Module = model  # what trains: the model, or distributed, the wrapper that all-reduces
+        self.optimizer = make_optimizer(cfg, model.parameters())
         self.loss_fn = make_loss(cfg)
         self.dtype = autocast_dtype(cfg, device)
-        self.result = TrainResult("finished", str(device))
+        self.result = TrainResult(RunStatus.FINISHED, str(device))
         self.batches = len(self.train_iter)
         self.report_every = max(1, self.batches // REPORTS_PER_EPOCH)
         self.pace = Pace(t.epochs, self.batches, len(self.test_iter))
@@ -264,13 +249,41 @@ class Trainer:
             self._restore(self.resume)
         if self.dist:  # gradients all-reduced across processes; parameters start as rank 0's
             self.net = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[device.index] if device.type == "cuda" else None)
-        self.progress = Progress("training", self.progress.device, self.start_epoch, t.epochs, self.skip,
+                model, device_ids=[device.index] if device.type == "cuda" else None)
+        self.progress = Progress(Phase.TRAINING, self.progress.device, self.start_epoch, t.epochs, self.skip,
                                  self.batches)
         # d2l's chance-level stall can only be seen where the logits are pooled ReLU outputs.
-        self.watch_dead_maps = self.model.has_class_maps and cfg.arch.final_relu
+        self.watch_dead_maps = model.has_class_maps and cfg.arch.final_relu
         # On the CPU, the thread count that trains fastest depends on what else the machine runs (threads.py).
         self.tuner = tuner_for(device, self.dist is not None)
+
+    @property
+    def _built(self) -> NiN:
+        """The model ``_setup`` built (there is none before the run starts)."""
+        if self.model is None:
+            raise RuntimeError("the model is built when the run starts")
+        return self.model
+
+    def _load_data(self) -> None:
+        """The seeded training and evaluation subsets, as batches on the device (this process's shard of them)."""
+        cfg, t, device = self.config, self.config.train, self.device
+        data = self.data or load_fashion_mnist(t.data_dir)
+        torch.manual_seed(t.seed)  # also seeds the model's initial weights, built next
+        train_x, train_y, eval_x, eval_y = data.train_images, data.train_labels, data.test_images, data.test_labels
+        if t.validation_size:  # the last training images stand in for the test set
+            cut = len(train_y) - t.validation_size
+            train_x, train_y, eval_x, eval_y = train_x[:cut], train_y[:cut], train_x[cut:], train_y[cut:]
+        train_x, train_y = take_subset(train_x, train_y, t.train_size, t.seed)
+        eval_x, eval_y = take_subset(eval_x, eval_y, t.test_size, t.seed)
+        if cfg.arch.in_channels > 1:  # each grayscale image repeated over the input channels, as prediction does
+            train_x, eval_x = (x.unsqueeze(1).expand(-1, cfg.arch.in_channels, -1, -1) for x in (train_x, eval_x))
+        self.shuffle = torch.Generator().manual_seed(t.seed)
+        self.augment = torch.Generator().manual_seed(t.seed + 1) if t.augment == "flip-shift" else None
+        shard = (self.dist.rank, self.dist.world_size) if self.dist else (0, 1)
+        self.train_iter = Batches(train_x, train_y, t.batch_size, resize=cfg.arch.resize, device=device,
+                                  shuffle=True, generator=self.shuffle, shard=shard)
+        self.test_iter = Batches(eval_x, eval_y, eval_batch_size(cfg), resize=cfg.arch.resize, device=device,
+                                 shard=shard)
 
     # --- continuing -------------------------------------------------------------------------------------
     def _state(self, epoch: int, batch: int, epoch_start_shuffle: torch.Tensor) -> dict:
@@ -290,7 +303,7 @@ class Trainer:
         if state["batches"] != self.batches:
             raise CheckpointError(f"the checkpoint was taken with {state['batches']} batches an epoch, this run has "
                                   f"{self.batches}: the batch size or the data changed")
-        self.model.load_state_dict(saved["model"])
+        self._built.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.shuffle.set_state(state["shuffle"])
         if self.augment is not None and state["augment"] is not None:
@@ -315,27 +328,27 @@ class Trainer:
                 self._train_epoch(epoch)
                 self._evaluate(epoch)
             p = self.progress
-            if abs(p.train_loss - CHANCE_LOSS) < 0.01 and p.train_acc < 0.12:
+            if at_chance(p.train_loss, p.train_acc, self.config.arch.num_classes):
                 # Not stalled (the class maps are alive), just not learning yet: NiN with SGD starts slowly.
-                return self._end("finished", f"ended at chance level (loss {p.train_loss:.3f}, train acc "
-                                             f"{p.train_acc:.3f})", slow_start_hint(self.config))
+                return self._end(RunStatus.FINISHED, f"ended at chance level (loss {p.train_loss:.3f}, train acc "
+                                                     f"{p.train_acc:.3f})", slow_start_hint(self.config))
         except RunEnded as end:
             return self._end(end.status, end.message, end.hint)
         finally:
             if self.tuner:
                 self.tuner.close()
-        return self._end("finished", None, None)
+        return self._end(RunStatus.FINISHED, None, None)
 
     def _batches(self, epoch: int) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
         """The epoch's batches, numbered from 1, augmented if asked, laid out channels_last."""
         skip, self.skip = (self.skip, 0) if epoch == self.start_epoch else (0, 0)
         for i, (x, y) in enumerate(self.train_iter.epoch(skip), start=skip + 1):
-            if self.augment is not None:
-                x = flip_shift(x, self.augment)
-            yield i, x.contiguous(memory_format=torch.channels_last), y
+            yield i, training_batch(x, self.augment), y
 
     def _train_epoch(self, epoch: int) -> None:
-        t, p, sums = self.config.train, self.progress, self.sums
+        """One epoch, as torchvision's ``train_one_epoch`` reads: for each batch the learning rate, the step and
+        the running metrics; about once a second and at the report points, the progress; twice a second (at the
+        report points when distributed), whether to stop."""
         epoch_shuffle = self.shuffle.get_state()  # the order this epoch draws, for a checkpoint taken inside it
         self.net.train()
         if self.tuner:
@@ -343,55 +356,80 @@ class Trainer:
         epoch_start = time.perf_counter()
         last_progress = last_poll = 0.0
         for i, x, y in self._batches(epoch):
-            lr = lr_at(t, self.step, self.batches)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
+            lr = self._set_lr()
             loss, logits = train_step(self.net, self.optimizer, self.loss_fn, x, y, self.dtype)
             self.step += 1
-            with torch.no_grad():
-                sums.loss += loss * y.shape[0]
-                sums.correct += (logits.argmax(dim=1) == y).sum()
-                if self.watch_dead_maps:  # the logits are the pooled ReLU outputs: all zero, every map is zero
-                    dead = (logits.abs().amax() == 0).long()
-                    sums.dead_streak = (sums.dead_streak + 1) * dead
-            sums.seen += y.shape[0]
-            if self.tuner and self.tuner.batch(y.shape[0]):
-                p.device = device_label(self.device)
+            self._accumulate(loss, logits, y)
+            if self.tuner and self.tuner.batch(y.shape[0]):  # it changed the thread count: the label says so
+                self.progress.device = device_label(self.device)
 
             now = time.perf_counter()
             report = i % self.report_every == 0 or i == self.batches
             if report or now - last_progress >= PROGRESS_EVERY_S:
-                points = [self._report(epoch, i, lr)] if report else []
-                trained_s = self.pace.train_s + (now - epoch_start)
-                p.batch, p.epoch, p.lr = i, epoch, lr
-                p.elapsed_s = now - self.pace.started
-                world = self.dist.world_size if self.dist else 1
-                p.examples_per_sec = ((epoch - 1) * self.train_iter.num_examples + sums.seen * world) / trained_s
-                p.eta_s = self.pace.eta(trained_s, epoch, i)
-                self.on_progress(p, points)
+                self._publish(epoch, i, lr, report, now, self.pace.train_s + (now - epoch_start))
                 last_progress = now
             # Distributed, every process must decide at the same batch: the report points; else twice a second.
-            poll = report if self.dist else now - last_poll >= 0.5 or i == self.batches
-            if poll:
+            if report if self.dist else now - last_poll >= 0.5 or i == self.batches:
                 last_poll = now
-                stop = self.should_stop()
-                if self.dist.any(stop, self.device) if self.dist else stop:
-                    self.pace.train_s += time.perf_counter() - epoch_start
-                    p.train_loss, p.train_acc, _ = self._read(sums)
-                    p.batch = i
-                    self._save(epoch - 1 + i / self.batches, self._state(epoch, i, epoch_shuffle))
-                    raise RunEnded("stopped", f"stopped in epoch {epoch}, batch {i}")
+                if self._stop_asked():
+                    self._stop(epoch, i, epoch_start, epoch_shuffle)
         self.pace.train_s += time.perf_counter() - epoch_start
+
+    def _set_lr(self) -> float:
+        """The schedule's learning rate for the step about to be taken, set on the optimizer."""
+        lr = lr_at(self.config.train, self.step, self.batches)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def _accumulate(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        """Add a step to the epoch's running metrics, on the device (no host synchronisation)."""
+        sums = self.sums
+        with torch.no_grad():
+            sums.loss += loss * y.shape[0]
+            sums.correct += (logits.argmax(dim=1) == y).sum()
+            if self.watch_dead_maps:  # the logits are the pooled ReLU outputs: all zero, every map is zero
+                dead = (logits.abs().amax() == 0).long()
+                sums.dead_streak = (sums.dead_streak + 1) * dead
+        sums.seen += y.shape[0]
+
+    def _publish(self, epoch: int, i: int, lr: float, report: bool, now: float, trained_s: float) -> None:
+        """Tell ``on_progress`` where the run is after batch ``i``; at a report point, with a new curve point."""
+        p = self.progress
+        points = [self._report(epoch, i, lr)] if report else []
+        p.batch, p.epoch, p.lr = i, epoch, lr
+        p.elapsed_s = now - self.pace.started
+        world = self.dist.world_size if self.dist else 1
+        p.examples_per_sec = ((epoch - 1) * self.train_iter.num_examples + self.sums.seen * world) / trained_s
+        p.eta_s = self.pace.eta(trained_s, epoch, i)
+        self.on_progress(p, points)
+
+    def _stop_asked(self) -> bool:
+        """Whether someone asked the run to stop; distributed, whether any process was asked."""
+        stop = self.should_stop()
+        return self.dist.any(stop, self.device) if self.dist else stop
+
+    def _stop(self, epoch: int, i: int, epoch_start: float, epoch_shuffle: torch.Tensor) -> NoReturn:
+        """End the run after batch ``i``, with the epoch's metrics so far and a checkpoint to continue from."""
+        p = self.progress
+        self.pace.train_s += time.perf_counter() - epoch_start
+        p.train_loss, p.train_acc, _ = self._read(self.sums)
+        p.batch = i
+        self._save(epoch - 1 + i / self.batches, self._state(epoch, i, epoch_shuffle))
+        raise RunEnded(RunStatus.STOPPED, f"stopped in epoch {epoch}, batch {i}")
 
     def _report(self, epoch: int, i: int, lr: float) -> MetricPoint:
         """A curve point from the sums so far (one host synchronisation), ending the run if it went wrong."""
         p = self.progress
         p.train_loss, p.train_acc, streak = self._read(self.sums)
         if not math.isfinite(p.train_loss):
-            raise RunEnded("diverged", f"the loss became {p.train_loss} in epoch {epoch}", DIVERGED_HINT)
+            raise RunEnded(RunStatus.DIVERGED, f"the loss became {p.train_loss} in epoch {epoch}", DIVERGED_HINT)
         if streak >= STALL_BATCHES:
-            raise RunEnded("stalled", f"stalled at chance in epoch {epoch}: every class map was zero for {streak} "
-                                      "batches in a row (loss 2.303, accuracy 0.100)", STALLED_HINT)
+            classes = self.config.arch.num_classes
+            raise RunEnded(RunStatus.STALLED, f"stalled at chance in epoch {epoch}: every class map was zero for "
+                                              f"{streak} batches in a row (loss {chance_loss(classes):.3f}, accuracy "
+                                              f"{1 / classes:.3f})",
+                           stalled_hint(classes))
         return MetricPoint(epoch - 1 + i / self.batches, p.train_loss, p.train_acc, lr=lr)
 
     def _read(self, sums: _Sums) -> tuple[float, float, int]:
@@ -400,40 +438,42 @@ class Trainer:
         loss, correct, seen, dead = sums.loss, sums.correct, sums.seen, sums.dead_streak
         if self.dist:
             loss, correct, total = self.dist.sum(loss, correct, torch.tensor(seen, device=loss.device))
-            dead, seen = self.dist.smallest(dead), total.item()
+            dead, seen = self.dist.smallest(dead), int(total.item())  # a count, summed in float64
         return loss.item() / seen, correct.item() / seen, int(dead.item())
 
     def _evaluate(self, epoch: int) -> None:
         p, t = self.progress, self.config.train
-        p.phase = "evaluating"
+        p.phase = Phase.EVALUATING
         self.on_progress(p, [])
         started = time.perf_counter()
-        p.test_acc = test_accuracy(self.model, self.test_iter, self.dtype, self.dist, t.tta)
+        p.test_acc = test_accuracy(self._built, self.test_iter, self.dtype, self.dist, t.tta)
         self.pace.eval_s += time.perf_counter() - started
         self.pace.evals += 1
         # d2l's figure: examples of the last epoch times epochs over the summed training time.
         p.examples_per_sec = self.train_iter.num_examples * epoch / self.pace.train_s
+        if p.train_loss is None or p.train_acc is None:  # set at every epoch's last batch (or restored with it)
+            raise RuntimeError(f"epoch {epoch} ended without its training metrics")
         self.result.history.append(EpochMetrics(epoch, p.train_loss, p.train_acc, p.test_acc, p.examples_per_sec))
         self.sums = _Sums.zeros(self.device)
         self._save(epoch, self._state(epoch + 1, 0, self.shuffle.get_state()))
-        p.phase = "training"
+        p.phase = Phase.TRAINING
         p.eta_s = self.pace.eta(self.pace.train_s, epoch + 1, 0) if epoch < t.epochs else 0.0
         self.on_progress(p, [MetricPoint(float(epoch), test_acc=p.test_acc, examples_per_sec=p.examples_per_sec)])
-        if epoch == 1 and not self.watch_dead_maps and p.train_acc < 0.12 and \
-                abs(p.train_loss - CHANCE_LOSS) < 0.01 and epoch < t.epochs:
+        if epoch == 1 and not self.watch_dead_maps and epoch < t.epochs and \
+                at_chance(p.train_loss, p.train_acc, self.config.arch.num_classes):
             # Without the last ReLU (or with a fully connected head) no map dies: a whole epoch at chance is
             # what a stall looks like then.
-            raise RunEnded("stalled", f"at chance level after its first epoch (loss {p.train_loss:.3f}, train acc "
-                                      f"{p.train_acc:.3f})", slow_start_hint(self.config))
+            raise RunEnded(RunStatus.STALLED, f"at chance level after its first epoch (loss {p.train_loss:.3f}, "
+                                              f"train acc {p.train_acc:.3f})", slow_start_hint(self.config))
 
     def _save(self, epoch: float, state: dict) -> None:
         if self.checkpoint_path is not None and (self.dist is None or self.dist.is_main):
             p = self.progress
-            save_checkpoint(self.checkpoint_path, self.model, self.config, epoch=epoch, train_state=state,
+            save_checkpoint(self.checkpoint_path, self._built, self.config, epoch=epoch, train_state=state,
                             metrics={k: v for k, v in (("train_loss", p.train_loss), ("train_acc", p.train_acc),
                                                        ("test_acc", p.test_acc)) if v is not None})
 
-    def _end(self, status: str, message: str | None, hint: str | None) -> TrainResult:
+    def _end(self, status: RunStatus, message: str | None, hint: str | None) -> TrainResult:
         p, result = self.progress, self.result
         result.status, result.message, result.hint = status, message, hint
         result.train_loss, result.train_acc = p.train_loss, p.train_acc

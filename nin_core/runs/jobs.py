@@ -24,23 +24,25 @@ import torch
 
 from nin_core.network.checkpoint import CheckpointError
 from nin_core.network.config import ConfigError, ConfigIssue, RunConfig
-from nin_core.network.data import DataNotFoundError, find_dataset
+from nin_core.network.data import DataNotFoundError, dataset_problems, find_dataset
 from nin_core.network.devices import resolve_device
 from nin_core.network.distributed import Distributed
 from nin_core.network.memory import memory_issue
 from nin_core.network.metrics import MetricPoint, Progress
-from nin_core.runs.store import ACTIVE, HEARTBEAT_S, Run, RunStore
+from nin_core.network.status import ACTIVE, RunStatus
 from nin_core.network.train import Trainer, TrainResult, resumable_state
+from nin_core.runs.store import HEARTBEAT_S, Run, RunStore
 
 log = logging.getLogger(__name__)
 CHECKPOINT_NAME = "checkpoint.pt"
 LOCK_HELD_ENV = "NIN_DEVICE_LOCK_HELD"
+ROOT = Path(__file__).resolve().parents[2]  # the repository, where ``python -m nin_core`` finds the package
 
 
 def launch_issues(config: RunConfig) -> list[ConfigIssue]:
     """Everything that keeps a configuration from training on this machine, found before anything is queued: its
     validation, a device this machine lacks, a step too large for the device's memory, and a data folder that was
-    asked for but holds no Fashion-MNIST."""
+    asked for but holds no Fashion-MNIST, or files whose headers or sizes are wrong."""
     issues = config.validate()
     fields = {i.field for i in issues}
     if "train.device" not in fields:
@@ -57,7 +59,8 @@ def launch_issues(config: RunConfig) -> list[ConfigIssue]:
                 issues += filter(None, [memory_issue(config, device)])
     if config.train.data_dir is not None and "train.data_dir" not in fields:
         try:
-            find_dataset(config.train.data_dir, download=False)
+            issues += [ConfigIssue("train.data_dir", problem)
+                       for problem in dataset_problems(find_dataset(config.train.data_dir, download=False))]
         except OSError as e:  # a name too long, a folder that cannot be read: the field's message, not a crash
             issues.append(ConfigIssue("train.data_dir", f"cannot be used: {e.strerror or e}."))
         except DataNotFoundError as e:
@@ -131,8 +134,10 @@ class _Heartbeat(threading.Thread):
 def run_training(store: RunStore, run_id: int, *, on_progress: Callable[[Progress], None] | None = None,
                  should_stop: Callable[[], bool] | None = None, dist: Distributed | None = None) -> TrainResult | None:
     """Train a queued run end to end: wait for its device, train, record everything, and always leave the run in
-    a final state with a one-line message. Returns the result, or None if it failed or was stopped while queued.
-    ``dist``: this is rank 0 of a torchrun launch, whose other processes train beside it."""
+    a final state with a one-line message. Returns the result of training here; None when this process trained
+    nothing to an end: the run failed, was stopped while it waited for its device, or torchrun trained it in
+    processes of their own (the store holds how it ended). ``dist``: this is rank 0 of a torchrun launch, whose
+    other processes train beside it."""
     run = store.get_run(run_id)
     store.claim(run_id)
     stop = lambda: store.stop_requested(run_id) or bool(should_stop and should_stop())  # noqa: E731
@@ -140,53 +145,70 @@ def run_training(store: RunStore, run_id: int, *, on_progress: Callable[[Progres
         config = run.config.check()
         device = dist.device(config.train.device) if dist else resolve_device(config.train.device)
     except ConfigError as e:
-        store.finish(run_id, "failed", message=str(e))
+        store.finish(run_id, RunStatus.FAILED, message=str(e))
         return None
     # A torchrun launched by a worker runs under the worker's locks; taking them again would wait for ever.
     lock = nullcontext(True) if os.environ.get(LOCK_HELD_ENV) else _device_locks(
         store, _devices_used(config, device) if dist is None else [device], wait=lambda: not stop())
     with lock as got:
         if not got:
-            store.finish(run_id, "stopped", message="stopped while waiting for the device")
+            store.finish(run_id, RunStatus.STOPPED, message="stopped while waiting for the device")
             return None
         if config.train.processes > 1 and dist is None:
-            return _run_torchrun(store, run_id, config.train.processes)
+            _run_torchrun(store, run_id, config.train.processes)
+            return None
         store.mark_running(run_id, str(device) if dist is None else f"{device.type} × {dist.world_size}")
         heartbeat = _Heartbeat(store, run_id)
         heartbeat.start()
-        checkpoint = store.run_dir(run_id) / CHECKPOINT_NAME
-        saved = {"recorded": False}
-
-        def report(progress: Progress, points: list[MetricPoint]) -> None:
-            store.record(run_id, progress.__dict__ | {"fraction": progress.fraction}, points)
-            # An epoch's test point comes right after its checkpoint was saved: record it now, so a run killed
-            # later (interrupted) still names the checkpoint it kept.
-            if not saved["recorded"] and any(p.test_acc is not None for p in points) and checkpoint.exists():
-                store.set_checkpoint(run_id, checkpoint)
-                saved["recorded"] = True
-            if on_progress:
-                on_progress(progress)
-
         try:
-            trainer = Trainer(config, on_progress=report, should_stop=stop, checkpoint_path=checkpoint, dist=dist,
-                              resume_from=resume_point(store, run))
-            result = trainer.run()
-        except (ConfigError, DataNotFoundError, CheckpointError) as e:
-            store.finish(run_id, "failed", message=str(e))
-            return None
-        except BaseException as e:  # noqa: BLE001 - the run must never stay "running" after a crash
-            _write_traceback(store, run_id)
-            store.finish(run_id, "failed", message=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-                                                   f" (details in {store.run_dir(run_id) / 'error.log'})")
-            if not isinstance(e, Exception):
-                raise
-            return None
+            return _train(store, run, config, stop, on_progress, dist)
         finally:
             heartbeat.done.set()
-        if checkpoint.exists():
+
+
+def _train(store: RunStore, run: Run, config: RunConfig, stop: Callable[[], bool],
+           on_progress: Callable[[Progress], None] | None, dist: Distributed | None) -> TrainResult | None:
+    """Train a run this process holds the device for, and record how it ended (a crash as ``failed``, with its
+    traceback in the run's folder)."""
+    checkpoint = store.run_dir(run.id) / CHECKPOINT_NAME
+    try:
+        trainer = Trainer(config, on_progress=_recorder(store, run.id, checkpoint, on_progress), should_stop=stop,
+                          checkpoint_path=checkpoint, dist=dist, resume_from=resume_point(store, run))
+        result = trainer.run()
+    except (ConfigError, DataNotFoundError, CheckpointError) as e:
+        store.finish(run.id, RunStatus.FAILED, message=str(e))
+        return None
+    except BaseException as e:  # noqa: BLE001 - the run must never stay running after a crash
+        _write_traceback(store, run.id)
+        store.finish(run.id, RunStatus.FAILED, message=f"{type(e).__name__}: "
+                     f"{str(e).splitlines()[0] if str(e) else ''} (details in {store.run_dir(run.id) / 'error.log'})")
+        if not isinstance(e, Exception):
+            raise
+        return None
+    if checkpoint.exists():
+        store.set_checkpoint(run.id, checkpoint)
+    store.finish(run.id, result.status, final=result.final(), message=result.message, hint=result.hint)
+    return result
+
+
+def _recorder(store: RunStore, run_id: int, checkpoint: Path, on_progress: Callable[[Progress], None] | None
+              ) -> Callable[[Progress, list[MetricPoint]], None]:
+    """The trainer's progress callback: records the progress and the new curve points, names the checkpoint as
+    soon as there is one, and passes the progress on to ``on_progress``."""
+    named = False
+
+    def record(progress: Progress, points: list[MetricPoint]) -> None:
+        nonlocal named
+        store.record(run_id, progress, points)
+        # An epoch's test point comes right after its checkpoint was saved: record it now, so a run killed
+        # later (interrupted) still names the checkpoint it kept.
+        if not named and any(p.test_acc is not None for p in points) and checkpoint.exists():
             store.set_checkpoint(run_id, checkpoint)
-        store.finish(run_id, result.status, final=result.final(), message=result.message, hint=result.hint)
-        return result
+            named = True
+        if on_progress:
+            on_progress(progress)
+
+    return record
 
 
 def resume_point(store: RunStore, run: Run) -> Path | None:
@@ -221,6 +243,8 @@ def continue_run(store: RunStore, run_id: int, epochs: int, *, claim: bool = Fal
     problems, reached = continue_issues(store, run, epochs)
     if problems:
         raise ValueError(problems[0])
+    if reached is None:  # continue_issues gives no epoch only with a problem
+        raise ValueError(f"run {run_id} cannot continue: its checkpoint reached no epoch")
     store.continue_run(run_id, run.config.with_overrides(epochs=epochs), reached, claim=claim)
     return reached
 
@@ -235,11 +259,10 @@ def _run_torchrun(store: RunStore, run_id: int, processes: int) -> None:
         code = subprocess.call([sys.executable, "-m", "torch.distributed.run", "--standalone",
                                 f"--nproc_per_node={processes}", "-m", "nin_core", "train", "--run-id", str(run_id),
                                 "--quiet"], stdout=out, stderr=subprocess.STDOUT, env=env,
-                               cwd=Path(__file__).resolve().parent.parent)
+                               cwd=ROOT)
     if store.get_run(run_id).active:
-        store.finish(run_id, "failed", message=f"torchrun exited with status {code} before recording the run "
-                                               f"(see {log_path})")
-    return None
+        store.finish(run_id, RunStatus.FAILED, message=f"torchrun exited with status {code} before recording the "
+                                                         f"run (see {log_path})")
 
 
 def _write_traceback(store: RunStore, run_id: int) -> None:
@@ -286,4 +309,4 @@ def ensure_worker(store: RunStore) -> subprocess.Popen | None:
     with open(log_path, "a") as out:
         return subprocess.Popen([sys.executable, "-m", "nin_core", "work"], stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=env, start_new_session=True,
-                                cwd=Path(__file__).resolve().parent.parent)
+                                cwd=ROOT)

@@ -2,24 +2,36 @@
 
 Watching must cost the run nothing. A Streamlit rerun every poll (the script, the delta, React redrawing the
 page) took 0.17 cores per watching tab on a 2-core machine, and each burst stalled both of PyTorch's threads. So
-while a run is queued or running, the browser itself asks ``GET /api/runs/{id}/live`` every ``POLL_S`` seconds
-and redraws only what changed; Streamlit reruns only when the page must change (the run started, ended, was asked
-to stop, moved in the queue). Everything here is plain data, made the same way for the page's first draw and for
-every poll.
+while a run is queued or running, the browser itself asks ``GET /api/runs/{id}/live`` (under the app's base path)
+every ``POLL_S`` seconds and redraws only what changed; Streamlit reruns only when the page must change (the run
+started, ended, was asked to stop, moved in the queue). Everything here is plain data, made the same way for the
+page's first draw and for every poll.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from nin_core.network.charts import curves_figure
 from nin_core.network.durations import format_duration
+from nin_core.network.status import RunStatus
 from nin_core.runs.store import Run, RunNotFound, RunStore
 from nin_core.runs.sweep import queue_position
 
 POLL_S = 2.0  # the curves still move at least this often
+# The routes' one prefix. st.App mounts added routes at exactly their path, while Streamlit serves its own routes
+# and the page under ``server.baseUrlPath``: so the routes and the URLs the browser asks are put under it too.
 API = "/api"
+LIVE = "/runs/{run_id}/live"  # under API: a run's panel state
+PLOTLY = "/plotly.min.js"  # under API
+
+
+def api_path(path: str, base_url_path: str = "") -> str:
+    """Where the app serves ``path`` of its API, under Streamlit's ``server.baseUrlPath`` ("/nin", "nin/" or "")."""
+    base = base_url_path.strip("/")
+    return (f"/{base}" if base else "") + API + path
 
 
 def _number(value: float | None, fmt: str) -> str:
@@ -29,34 +41,34 @@ def _number(value: float | None, fmt: str) -> str:
 def signature(run: Run, store: RunStore) -> dict:
     """What the page draws of a run beyond the live panel (its badge, Stop or Cancel, its place in the queue,
     its outcome): when it changes, the browser asks Streamlit to rerun the page."""
-    place = queue_position(store.list_runs(), run.id) if run.status == "queued" else None
+    place = queue_position(store.list_runs(), run.id) if run.status == RunStatus.QUEUED else None
     return {"status": run.status, "stop_requested": run.stop_requested, "place": place}
 
 
-def panel_state(run: Run, store: RunStore, drawn: int | None = None) -> dict:
+def panel_state(run: Run, store: RunStore, drawn: int | None = None, base_url_path: str = "") -> dict:
     """The live panel's content: its two progress bars and six figures as text, and the curves as a plotly figure
-    (JSON) unless the browser already drew the ``drawn`` points there are."""
+    (JSON) unless the browser already drew the ``drawn`` points there are; the URL to ask for it again."""
     p = run.progress
     state: dict = {"run": run.id, "active": run.active, "signature": signature(run, store),
-                   "poll_ms": int(POLL_S * 1000), "url": f"{API}/runs/{run.id}/live", "bars": [], "metrics": []}
-    if run.status != "queued" and (run.status == "running" or p):
-        epochs, batches = p.get("epochs") or run.config.train.epochs, p.get("batches") or 0
-        fraction = min(1.0, p.get("fraction", 0.0))
+                   "poll_ms": int(POLL_S * 1000), "url": api_path(LIVE.format(run_id=run.id), base_url_path),
+                   "bars": [], "metrics": []}
+    if run.status != RunStatus.QUEUED and (run.status == RunStatus.RUNNING or p.reported):
+        epochs, batches = p.epochs or run.config.train.epochs, p.batches
+        fraction = round(p.fraction, 4)  # more digits than a bar can show only lengthen every poll's JSON
         state["bars"] = [
-            {"value": min(1.0, p.get("batch", 0) / batches) if batches else 0.0,
-             "text": f"Epoch {p.get('epoch', 1)}/{epochs} · batch {p.get('batch', 0)}/{batches or '…'} · "
-                     f"{p.get('phase', 'starting')}"},
+            {"value": round(min(1.0, p.batch / batches), 4) if batches else 0.0,
+             "text": f"Epoch {p.epoch}/{epochs} · batch {p.batch}/{batches or '…'} · {p.phase}"},
             {"value": fraction, "text": f"Whole run: {fraction:.0%}"}]
         state["metrics"] = [
-            ["images/s", _number(p.get("examples_per_sec"), ",.0f")],
-            ["ETA", format_duration(p.get("eta_s")) if run.active else "—"],
-            ["elapsed", format_duration(p.get("elapsed_s"))],
-            ["train loss", _number(p.get("train_loss"), ".3f")],
-            ["val acc" if run.config.train.validation_size else "test acc", _number(p.get("test_acc"), ".3f")],
-            ["lr", _number(p.get("lr"), ".2g")]]
+            ["images/s", _number(p.examples_per_sec, ",.0f")],
+            ["ETA", format_duration(p.eta_s) if run.active else "—"],
+            ["elapsed", format_duration(p.elapsed_s)],
+            ["train loss", _number(p.train_loss, ".3f")],
+            ["val acc" if run.config.train.validation_size else "test acc", _number(p.test_acc, ".3f")],
+            ["lr", _number(p.lr, ".2g")]]
     points = store.metrics(run.id)
     state["points"] = len(points)
-    if (points or run.status == "running") and len(points) != drawn:
+    if (points or run.status == RunStatus.RUNNING) and len(points) != drawn:
         # plotly.js's own defaults instead of a template: a template is most of the JSON of every update
         figure = curves_figure({run.name: points}, run.config.train.epochs)
         figure.update_layout(template=None, xaxis_automargin=True, yaxis_automargin=True)
@@ -66,17 +78,28 @@ def panel_state(run: Run, store: RunStore, drawn: int | None = None) -> dict:
 
 # --- the routes, served beside the app by `streamlit run app.py` (see app.py) ------------------------------------
 
-def _live(request):
+_NOSNIFF = {"X-Content-Type-Options": "nosniff"}  # the browser takes each answer as the type it is sent as
+_NOT_KEPT = {"Cache-Control": "no-store", **_NOSNIFF}
+_MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id names no run, and would overflow the query
+
+
+def _count(text: str) -> int | None:
+    """``text`` as a run's id or a number of points: ASCII digits within SQLite's integer, else None."""
+    return int(text) if re.fullmatch(r"[0-9]{1,19}", text) and int(text) <= _MAX_ID else None
+
+
+def _live(request, base_url_path: str):
     from starlette.responses import JSONResponse
 
-    drawn = request.query_params.get("drawn", "")
-    store = RunStore()
+    run_id, store = _count(request.path_params["run_id"]), RunStore()
     try:
-        run = store.get_run(request.path_params["run_id"])
+        run = store.get_run(run_id) if run_id is not None else None
     except RunNotFound:
-        return JSONResponse({"error": "no such run"}, status_code=404)
-    state = panel_state(run, store, int(drawn) if drawn.isdigit() else None)
-    return JSONResponse(state, headers={"Cache-Control": "no-store"})
+        run = None
+    if run is None:
+        return JSONResponse({"error": "no such run"}, status_code=404, headers=_NOT_KEPT)
+    state = panel_state(run, store, _count(request.query_params.get("drawn", "")), base_url_path)
+    return JSONResponse(state, headers=_NOT_KEPT)
 
 
 def _plotly(_request):
@@ -85,11 +108,18 @@ def _plotly(_request):
     from starlette.responses import FileResponse
 
     return FileResponse(Path(plotly.__file__).parent / "package_data" / "plotly.min.js",
-                        media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"})
+                        media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400", **_NOSNIFF})
 
 
-def routes() -> list:
-    """Starlette routes for ``st.App``: a run's panel state, and plotly.js for the browser to draw its curves."""
+def routes(base_url_path: str = "") -> list:
+    """Starlette routes for ``st.App``, under Streamlit's ``server.baseUrlPath``: a run's panel state, and plotly.js
+    for the browser to draw its curves."""
     from starlette.routing import Route
 
-    return [Route(API + "/runs/{run_id:int}/live", _live), Route(API + "/plotly.min.js", _plotly)]
+    def live(request):
+        return _live(request, base_url_path)
+
+    # Any segment is the route's, validated there: with an int convertor, "abc" or "-1" fell through to the app's
+    # page (200, HTML) where the browser expects JSON.
+    return [Route(api_path(LIVE, base_url_path), live),
+            Route(api_path(PLOTLY, base_url_path), _plotly)]

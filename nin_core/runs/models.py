@@ -7,12 +7,14 @@ import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
+from typing import Literal
 
+from nin_core.network.status import PREDICTABLE, RunStatus
 from nin_core.runs.store import Run
 
 DEMO_CHECKPOINT = Path(__file__).resolve().parents[1] / "demo" / "demo.pt"
-PREDICTABLE = ("finished", "stopped")  # runs whose checkpoint is a model someone meant to keep
 
 
 @dataclass(frozen=True)
@@ -40,10 +42,15 @@ def _test_acc(info: dict) -> float | None:
     return None
 
 
-_SHIPPED = object()
+class _Default(Enum):
+    SHIPPED = "shipped"  # demo not given: the shipped DEMO_CHECKPOINT (None already means "no demo")
 
 
-def model_choices(runs: Iterable[Run], demo: str | os.PathLike | None | object = _SHIPPED) -> list[ModelChoice]:
+_SHIPPED = _Default.SHIPPED
+
+
+def model_choices(runs: Iterable[Run],
+                  demo: str | os.PathLike | None | Literal[_Default.SHIPPED] = _SHIPPED) -> list[ModelChoice]:
     """Finished or stopped runs with a checkpoint on disk, in the order given (newest first from the store),
     then the demo model (``demo``; by default the shipped ``DEMO_CHECKPOINT``; None: none) if it is there."""
     demo = DEMO_CHECKPOINT if demo is _SHIPPED else demo
@@ -53,7 +60,7 @@ def model_choices(runs: Iterable[Run], demo: str | os.PathLike | None | object =
             acc = _test_acc(run.final)
             score = f", test acc {acc:.1%}" if acc is not None else ""
             choices.append(ModelChoice(f"#{run.id} {run.name} ({run.status}{score})", Path(run.checkpoint), acc,
-                                       run.id, run.status == "finished"))
+                                       run.id, run.status == RunStatus.FINISHED))
     if demo is not None and Path(demo).is_file():
         acc = _test_acc(demo_info(demo))
         score = f" (test acc {acc:.1%})" if acc is not None else ""

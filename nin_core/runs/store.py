@@ -17,16 +17,15 @@ import shutil
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nin_core.network.config import RunConfig
-from nin_core.network.metrics import MetricPoint
+from nin_core.network.metrics import MetricPoint, Progress
+from nin_core.network.status import ACTIVE, RunStatus
 
-STATUSES = ("queued", "running", "finished", "stopped", "diverged", "stalled", "failed", "interrupted")
-ACTIVE = ("queued", "running")
 HEARTBEAT_S = 5.0
 STALE_AFTER_S = 60.0  # a heartbeat this old means the process is gone (used when it ran on another host)
 
@@ -78,7 +77,7 @@ class RunNotFound(LookupError):
 class Run:
     id: int
     name: str
-    status: str
+    status: RunStatus
     config: RunConfig
     sweep: str | None
     created_at: float
@@ -88,7 +87,7 @@ class Run:
     device: str | None
     pid: int | None
     host: str | None
-    progress: dict = field(default_factory=dict)
+    progress: Progress = field(default_factory=Progress)  # empty: nothing reported yet
     final: dict = field(default_factory=dict)
     message: str | None = None
     hint: str | None = None
@@ -190,10 +189,12 @@ class RunStore:
         with self._write() as db:
             cur = db.execute(
                 "INSERT INTO runs (name, status, config, sweep, experiment, created_at, pid, pid_start, host, "
-                "heartbeat_at) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (clean, config.to_json(indent=None), sweep, experiment, time.time(), pid, start, host,
+                "heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (clean, RunStatus.QUEUED, config.to_json(indent=None), sweep, experiment, time.time(), pid, start, host,
                  time.time() if claim else None))
             run_id = cur.lastrowid
+            if run_id is None:  # sqlite sets it on every INSERT
+                raise RuntimeError("the database gave no id to the new run")
             if not clean:
                 db.execute("UPDATE runs SET name = ? WHERE id = ?", (f"run {run_id}", run_id))
         return int(run_id)
@@ -216,8 +217,8 @@ class RunStore:
         """Whether a queued run waits for a worker: one query, as the app asks on every rerun."""
         self.reconcile()
         with self._connect() as db:
-            return db.execute("SELECT EXISTS (SELECT 1 FROM runs WHERE status = 'queued' AND pid IS NULL)"
-                              ).fetchone()[0] == 1
+            return db.execute("SELECT EXISTS (SELECT 1 FROM runs WHERE status = ? AND pid IS NULL)",
+                              (RunStatus.QUEUED,)).fetchone()[0] == 1
 
     def claim(self, run_id: int) -> None:
         """The calling process takes a queued run: it is its to wait for the device and train."""
@@ -231,8 +232,8 @@ class RunStore:
         self.reconcile()
         pid, start, host = this_process()
         with self._write() as db:
-            row = db.execute("SELECT id FROM runs WHERE status = 'queued' AND pid IS NULL "
-                             "ORDER BY id LIMIT 1").fetchone()
+            row = db.execute("SELECT id FROM runs WHERE status = ? AND pid IS NULL ORDER BY id LIMIT 1",
+                             (RunStatus.QUEUED,)).fetchone()
             if row is None:
                 return None
             db.execute("UPDATE runs SET pid = ?, pid_start = ?, host = ?, heartbeat_at = ? WHERE id = ?",
@@ -243,18 +244,19 @@ class RunStore:
         pid, start, host = this_process()
         now = time.time()
         with self._write() as db:
-            db.execute("UPDATE runs SET status = 'running', started_at = ?, heartbeat_at = ?, device = ?, pid = ?, "
-                       "pid_start = ?, host = ? WHERE id = ?", (now, now, device, pid, start, host, int(run_id)))
+            db.execute("UPDATE runs SET status = ?, started_at = ?, heartbeat_at = ?, device = ?, pid = ?, "
+                       "pid_start = ?, host = ? WHERE id = ?",
+                       (RunStatus.RUNNING, now, now, device, pid, start, host, int(run_id)))
 
     def heartbeat(self, run_id: int) -> None:
         with self._write() as db:
             db.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (time.time(), int(run_id)))
 
-    def record(self, run_id: int, progress: dict, points: list[MetricPoint] = ()) -> None:
+    def record(self, run_id: int, progress: Progress, points: Sequence[MetricPoint] = ()) -> None:
         """Progress (shown live) and new curve points, in one transaction; also a heartbeat."""
         with self._write() as db:
             db.execute("UPDATE runs SET progress = ?, heartbeat_at = ? WHERE id = ?",
-                       (json.dumps(progress), time.time(), int(run_id)))
+                       (json.dumps(progress.to_dict()), time.time(), int(run_id)))
             db.executemany(
                 "INSERT INTO metrics (run_id, epoch, train_loss, train_acc, test_acc, examples_per_sec, lr, "
                 "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -265,9 +267,9 @@ class RunStore:
         with self._write() as db:
             db.execute("UPDATE runs SET checkpoint = ? WHERE id = ?", (str(path), int(run_id)))
 
-    def finish(self, run_id: int, status: str, *, final: dict | None = None, message: str | None = None,
+    def finish(self, run_id: int, status: RunStatus, *, final: dict | None = None, message: str | None = None,
                hint: str | None = None) -> None:
-        if status not in STATUSES or status in ACTIVE:
+        if status not in set(RunStatus) - ACTIVE:
             raise ValueError(f"{status!r} is not a final status")
         with self._write() as db:
             db.execute("UPDATE runs SET status = ?, finished_at = ?, final = ?, message = ?, hint = ? WHERE id = ?",
@@ -277,8 +279,9 @@ class RunStore:
         """Ask the run's process to stop after its current batch; a queued run that nobody holds stops at once."""
         with self._write() as db:
             db.execute("UPDATE runs SET stop_requested = 1 WHERE id = ?", (int(run_id),))
-            db.execute("UPDATE runs SET status = 'stopped', finished_at = ?, message = 'stopped before it started' "
-                       "WHERE id = ? AND status = 'queued' AND pid IS NULL", (time.time(), int(run_id)))
+            db.execute("UPDATE runs SET status = ?, finished_at = ?, message = 'stopped before it started' "
+                       "WHERE id = ? AND status = ? AND pid IS NULL",
+                       (RunStatus.STOPPED, time.time(), int(run_id), RunStatus.QUEUED))
 
     def continue_run(self, run_id: int, config: RunConfig, from_epoch: float, *, claim: bool = False) -> None:
         """Queue an ended run again to train on (to ``config``'s epochs) from its checkpoint at ``from_epoch``: it
@@ -293,10 +296,10 @@ class RunStore:
                 raise ValueError(f"run {run_id} is {row['status']}: only an ended run can continue")
             resumes = [*json.loads(row["resumes"]), {"from_epoch": from_epoch, "to_epochs": config.train.epochs,
                                                      "at": time.time()}]
-            db.execute("UPDATE runs SET status = 'queued', config = ?, resumes = ?, stop_requested = 0, pid = ?, "
+            db.execute("UPDATE runs SET status = ?, config = ?, resumes = ?, stop_requested = 0, pid = ?, "
                        "pid_start = ?, host = ?, heartbeat_at = ?, finished_at = NULL, message = NULL, hint = NULL "
-                       "WHERE id = ?", (config.to_json(indent=None), json.dumps(resumes), pid, start, host,
-                                        time.time(), int(run_id)))
+                       "WHERE id = ?", (RunStatus.QUEUED, config.to_json(indent=None), json.dumps(resumes), pid,
+                                        start, host, time.time(), int(run_id)))
             db.execute("DELETE FROM metrics WHERE run_id = ? AND epoch > ?", (int(run_id), from_epoch + 1e-9))
 
     def stop_requested(self, run_id: int) -> bool:
@@ -312,9 +315,9 @@ class RunStore:
             row = db.execute("SELECT status, pid FROM runs WHERE id = ?", (int(run_id),)).fetchone()
             if row is None:
                 raise RunNotFound(f"no run with id {run_id}")
-            if row["status"] == "running":
+            if row["status"] == RunStatus.RUNNING:
                 raise ValueError(f"run {run_id} is still running: stop it first")
-            if row["status"] == "queued" and row["pid"] is not None:
+            if row["status"] == RunStatus.QUEUED and row["pid"] is not None:
                 raise ValueError(f"run {run_id} is waiting for its device in another process: stop it first")
             db.execute("DELETE FROM runs WHERE id = ?", (int(run_id),))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
@@ -333,32 +336,33 @@ class RunStore:
         host, now = socket.gethostname(), time.time()
         with self._connect() as db:
             rows = db.execute("SELECT id, status, pid, pid_start, host, heartbeat_at FROM runs "
-                              "WHERE status IN ('queued', 'running') AND pid IS NOT NULL").fetchall()
+                              "WHERE status IN (?, ?) AND pid IS NOT NULL", tuple(ACTIVE)).fetchall()
         dead = [r for r in rows
                 if (not process_alive(r["pid"], r["pid_start"]) if r["host"] == host
                     else (r["heartbeat_at"] or 0) < now - STALE_AFTER_S)]
-        interrupted = [r["id"] for r in dead if r["status"] == "running"]
+        interrupted = [r["id"] for r in dead if r["status"] == RunStatus.RUNNING]
         if not dead:
             return []
         with self._write() as db:
             for r in dead:
-                if r["status"] == "running":
-                    db.execute("UPDATE runs SET status = 'interrupted', finished_at = ?, message = ? "
-                               "WHERE id = ? AND status = 'running' AND pid = ?",
-                               (now, "its training process ended without a word (killed, or the machine "
-                                     "restarted); the last checkpoint is kept", r["id"], r["pid"]))
+                if r["status"] == RunStatus.RUNNING:
+                    db.execute("UPDATE runs SET status = ?, finished_at = ?, message = ? "
+                               "WHERE id = ? AND status = ? AND pid = ?",
+                               (RunStatus.INTERRUPTED, now, "its training process ended without a word (killed, or "
+                                "the machine restarted); the last checkpoint is kept", r["id"], RunStatus.RUNNING,
+                                r["pid"]))
                 else:
                     db.execute("UPDATE runs SET pid = NULL, pid_start = NULL, host = NULL "
-                               "WHERE id = ? AND status = 'queued' AND pid = ?", (r["id"], r["pid"]))
+                               "WHERE id = ? AND status = ? AND pid = ?", (r["id"], RunStatus.QUEUED, r["pid"]))
         return interrupted
 
 
 def _run(row: sqlite3.Row) -> Run:
     return Run(
-        id=row["id"], name=row["name"], status=row["status"], config=RunConfig.from_json(row["config"]),
+        id=row["id"], name=row["name"], status=RunStatus(row["status"]), config=RunConfig.from_json(row["config"]),
         sweep=row["sweep"], created_at=row["created_at"], started_at=row["started_at"],
         finished_at=row["finished_at"], heartbeat_at=row["heartbeat_at"], device=row["device"], pid=row["pid"],
-        host=row["host"], progress=json.loads(row["progress"]), final=json.loads(row["final"]),
+        host=row["host"], progress=Progress.from_dict(json.loads(row["progress"])), final=json.loads(row["final"]),
         message=row["message"], hint=row["hint"], checkpoint=row["checkpoint"],
         stop_requested=bool(row["stop_requested"]), resumes=json.loads(row["resumes"]),
         experiment=row["experiment"])

@@ -9,6 +9,7 @@ label; the worker trains them one after another.
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 
 from nin_core.network.config import SETTINGS, ConfigIssue, RunConfig, parse_setting
 from nin_core.network.settings import format_value
+from nin_core.network.status import RunStatus
 from nin_core.runs.store import Run, RunStore
 
 # The settings a sweep may vary (their declarations say so), with what a person reads in the picker.
@@ -77,15 +79,8 @@ def plan_sweep(base: RunConfig, axes: Sequence[tuple[str, str]], base_name: str 
     (setting, values separated by commas or spaces); a setting left empty ("") is skipped. ``base_name`` (what
     the base configuration is called, e.g. ``cpu, resize=32``) starts each run's name."""
     axes = [(s, t) for s, t in axes if s]
-    plan = SweepPlan()
-    if not axes:
-        plan.issues.append(ConfigIssue("sweep", "choose a setting to sweep"))
-        return plan
-    if len(axes) > MAX_SETTINGS:
-        plan.issues.append(ConfigIssue("sweep", f"a sweep varies at most {MAX_SETTINGS} settings"))
-        return plan
-    if len({s for s, _ in axes}) != len(axes):
-        plan.issues.append(ConfigIssue(f"sweep.{axes[0][0]}", "is chosen twice: pick two different settings"))
+    plan = SweepPlan(issues=_axes_issues(axes))
+    if plan.issues:
         return plan
     values: list[list[Any]] = []
     for setting, text in axes:
@@ -94,29 +89,39 @@ def plan_sweep(base: RunConfig, axes: Sequence[tuple[str, str]], base_name: str 
         plan.issues += issues
     if plan.issues:
         return plan
-    count = 1
-    for vals in values:
-        count *= len(vals)
+    count = math.prod(len(vals) for vals in values)
     if count > MAX_RUNS:
         plan.issues.append(ConfigIssue("sweep", f"{count} runs is more than {MAX_RUNS}: use fewer values"))
         return plan
     settings = [s for s, _ in axes]
-    seen: set[tuple[str, str]] = set()
     for combo in itertools.product(*values):
         overrides = dict(zip(settings, combo, strict=True))
         config = base.with_overrides(**overrides)
         for issue in config.validate():
-            setting = issue.field.split(".", 1)[-1]
-            if setting in overrides:
-                found = ConfigIssue(f"sweep.{setting}", f"{setting}={format_value(overrides[setting])}: "
-                                                        f"{issue.message}")
-            else:
-                found = issue  # a problem of the base configuration (or of two settings together)
-            if (found.field, found.message) not in seen:
-                seen.add((found.field, found.message))
+            found = _sweep_issue(issue, overrides)
+            if found not in plan.issues:  # the same problem in several runs is said once
                 plan.issues.append(found)
         plan.runs.append(SweepRun(run_name(overrides, base_name), config, overrides))
     return plan
+
+
+def _axes_issues(axes: Sequence[tuple[str, str]]) -> list[ConfigIssue]:
+    """What is wrong with the choice of settings itself: none chosen, too many, or one chosen twice."""
+    if not axes:
+        return [ConfigIssue("sweep", "choose a setting to sweep")]
+    if len(axes) > MAX_SETTINGS:
+        return [ConfigIssue("sweep", f"a sweep varies at most {MAX_SETTINGS} settings")]
+    if len({s for s, _ in axes}) != len(axes):
+        return [ConfigIssue(f"sweep.{axes[0][0]}", "is chosen twice: pick two different settings")]
+    return []
+
+
+def _sweep_issue(issue: ConfigIssue, overrides: dict[str, Any]) -> ConfigIssue:
+    """A run's validation problem, named for the swept setting and its value when it is about one of them."""
+    setting = issue.field.split(".", 1)[-1]
+    if setting in overrides:
+        return ConfigIssue(f"sweep.{setting}", f"{setting}={format_value(overrides[setting])}: {issue.message}")
+    return issue  # a problem of the base configuration (or of two settings together)
 
 
 def sweep_label(plan: SweepPlan, now: float | None = None) -> str:
@@ -137,7 +142,7 @@ def queue_sweep(store: RunStore, plan: SweepPlan, label: str | None = None) -> l
 
 def queue_position(runs: Sequence[Run], run_id: int) -> int | None:
     """A queued run's place in line (1 = next to start), as the worker takes them: oldest first."""
-    queued = sorted(r.id for r in runs if r.status == "queued")
+    queued = sorted(r.id for r in runs if r.status == RunStatus.QUEUED)
     return queued.index(run_id) + 1 if run_id in queued else None
 
 
@@ -148,10 +153,10 @@ def pick_live_run(runs: Sequence[Run], watched: int | None = None) -> Run | None
     mine = by_id.get(watched) if watched is not None else None
     if mine is not None and mine.active:
         return mine
-    running = [r for r in runs if r.status == "running"]
+    running = [r for r in runs if r.status == RunStatus.RUNNING]
     if running:
         return max(running, key=lambda r: r.id)
-    queued = [r for r in runs if r.status == "queued"]
+    queued = [r for r in runs if r.status == RunStatus.QUEUED]
     if queued:
         return min(queued, key=lambda r: r.id)
     if mine is not None:

@@ -187,7 +187,7 @@ def wait_until_percent_above(page, watch: RunWatch, floor: int) -> int:
     while (value := whole_run_percent(page)) is None or value <= floor:
         run = watch.run()
         assert run.active, f"run {watch.run_id} ended ({run.status}) while the page showed {value}%"
-        if run.progress.get("fraction", 0) * 100 >= floor + 1:
+        if run.progress.fraction * 100 >= floor + 1:
             behind_since = behind_since or time.monotonic()
             assert time.monotonic() - behind_since < LONG / 1000, \
                 f"the page showed {value}% for {LONG / 1000:.0f} s after the store had run {watch.run_id} past {floor}%"

@@ -1,0 +1,16 @@
+"""Text that people typed (run and sweep names), put into the Markdown that Streamlit renders (not a page)."""
+
+from __future__ import annotations
+
+import re
+
+# Every piece of Markdown syntax Streamlit reads starts with an ASCII punctuation mark: links and images,
+# emphasis, code, HTML and autolinks, tables, math ($), directives and colours (:red[…]), emoji (:smile:), and
+# CommonMark lets each one be backslash-escaped to stand for itself.
+_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def as_text(text: str) -> str:
+    """``text`` as Markdown that shows it as written, character for character, never as a link, an image or
+    formatting."""
+    return _PUNCTUATION.sub(r"\\\1", text)
