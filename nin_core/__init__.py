@@ -11,3 +11,8 @@
 Imports run one way only: cli → lab → runs → network (``make lint`` checks it with import-linter), and nothing
 here imports Streamlit's pages or ``ui``.
 """
+
+from pathlib import Path
+
+# The repository: where ``python -m nin_core`` finds the package and app.py lies (for processes started here).
+ROOT = Path(__file__).resolve().parents[1]

@@ -11,14 +11,14 @@ import torch
 from PIL import Image
 
 from nin_core.network import charts
-from nin_core.network.checkpoint import save_checkpoint
+from nin_core.network.checkpoint import load_model, save_checkpoint
 from nin_core.network.config import SEED, TINY
 from nin_core.network.data import CLASS_NAMES, load_fashion_mnist
 from nin_core.network.evaluation import Evaluation, evaluate, evaluate_checkpoint, gallery_images, subset_indices
-from nin_core.network.model import build_model
+from nin_core.network.model import build_model, predict_logits
 from nin_core.network.shapes import shape_table
 from nin_core.runs import charts as run_charts
-from nin_core.runs.models import model_choices
+from nin_core.runs.models import DEMO_CHECKPOINT, model_choices
 from nin_core.runs.store import MetricPoint, RunStore
 
 SIZE = 300
@@ -55,6 +55,22 @@ def test_per_class_accuracy_agrees_with_the_matrix(evaluation):
     weighted = (evaluation.per_class_accuracy[seen] * counts[seen]).sum() / counts.sum()
     assert weighted == pytest.approx(evaluation.accuracy)
     assert len(evaluation.mistakes) == SIZE - np.trace(cm)
+
+
+
+def test_a_model_trained_with_test_time_flips_is_evaluated_with_them(tmp_path):
+    """The Runs page's confusion matrix counts what the run's test accuracy counted: the image and its mirror.
+    On the demo model (the cpu preset, trained with flips, 28 px: the test images as they are)."""
+    model, config, _ = load_model(DEMO_CHECKPOINT)
+    assert config.train.tta and config.arch.resize == 28
+    result = evaluate_checkpoint(DEMO_CHECKPOINT, SIZE, seed=3)
+    data = load_fashion_mnist()
+    chosen = torch.from_numpy(result.indices)
+    with torch.inference_mode():
+        logits = predict_logits(model, data.test_images[chosen][:, None].float() / 255, tta=True)
+    assert result.accuracy == pytest.approx((logits.argmax(1) == data.test_labels[chosen]).float().mean().item())
+    plain = save_checkpoint(tmp_path / "plain.pt", model, config.with_overrides(tta=False), epoch=1)
+    assert not np.array_equal(evaluate_checkpoint(plain, SIZE, seed=3).confusion, result.confusion)
 
 
 def test_mistakes_are_really_wrong(evaluation, checkpoint):

@@ -15,7 +15,7 @@ import streamlit as st
 from nin_core.network.status import CONTINUABLE, PROBLEMS, RunStatus
 from nin_core.network.train import closing_lines
 from nin_core.runs import jobs
-from nin_core.runs.live import PLOTLY, api_path, panel_state
+from nin_core.runs.live import panel_state
 from nin_core.runs.store import Run, RunStore
 from ui.state import get_store
 from ui.text import as_text
@@ -137,8 +137,7 @@ def run_panel(run: Run, store: RunStore) -> None:
     elif run.status == RunStatus.STOPPED:
         st.warning(f"Stopped: {run.message or ''}" + (f"  \n{final_line(run)}" if final_line(run) else ""))
     # the panel reruns the page once the Stop button's guard is over, to enable it (nothing else reruns it)
-    _LIVE_PANEL(data=state | {"plotly_url": api_path(PLOTLY, base),
-                              "rerun_in_ms": int(guard * 1000) + 50 if guard else None},
+    _LIVE_PANEL(data=state | {"rerun_in_ms": int(guard * 1000) + 50 if guard else None},
                 key=f"live-{run.id}", on_changed_change=_page_changes)
     if not run.active and not jobs.continue_issues(store, run, run.config.train.epochs + 1)[0]:
         continue_form(run, store)

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from nin_core import ROOT
 
 
 class FreshProcessError(RuntimeError):

@@ -33,12 +33,12 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from nin_core import ROOT
 from nin_core.network.config import FASHION_MNIST_TRAIN, PRESETS
 from nin_core.network.status import RunStatus
 from nin_core.runs.jobs import _device_lock_path, _flock, ensure_worker, worker_pid_path
 from nin_core.runs.store import RunStore
 
-ROOT = Path(__file__).resolve().parents[2]  # the repository, where app.py is
 CHROMIUM = os.environ.get("NIN_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
 VIEWPORT = {"width": 1400, "height": 900}

@@ -387,11 +387,14 @@ class Batches:
     ``shard=(rank, world_size)``: in distributed training every process draws the same order and takes its own
     contiguous part of each global batch, so the ranks together see exactly the batches of one process. A last
     batch with fewer examples than processes is left out, as no rank may get an empty part.
+
+    ``in_channels``: each grayscale batch, once resized, repeated over a model's input channels (a view, so the
+    data set is kept and resized once whatever the channels).
     """
 
     def __init__(self, images_u8: torch.Tensor, labels: torch.Tensor, batch_size: int, *, resize: int,
                  device: torch.device | str = "cpu", shuffle: bool = False,
-                 generator: torch.Generator | None = None, shard: tuple[int, int] = (0, 1)):
+                 generator: torch.Generator | None = None, shard: tuple[int, int] = (0, 1), in_channels: int = 1):
         if len(images_u8) != len(labels):
             raise ValueError(f"{len(images_u8)} images but {len(labels)} labels")
         if batch_size < 1:
@@ -401,6 +404,7 @@ class Batches:
         self.labels = labels.to(self.device, torch.int64)
         self.batch_size = batch_size
         self.resize = resize
+        self.in_channels = in_channels
         self.shuffle = shuffle
         self.generator = generator
         self.rank, self.world_size = shard
@@ -425,7 +429,8 @@ class Batches:
                 part = torch.arange(start, end).tensor_split(self.world_size)[self.rank]
                 start, end = int(part[0]), int(part[-1]) + 1
             index = slice(start, end) if order is None else order[start:end].to(self.device)
-            yield resize_batch(self.images[index], self.resize), self.labels[index]
+            x = resize_batch(self.images[index], self.resize)
+            yield (x.expand(-1, self.in_channels, -1, -1) if self.in_channels > 1 else x), self.labels[index]
 
 
 def sample_test_images(n: int, seed: int, data_dir: str | os.PathLike | None = None) -> list[tuple[torch.Tensor, int]]:

@@ -14,6 +14,7 @@ import torch
 
 from nin_core.network.checkpoint import load_model
 from nin_core.network.data import CLASS_NAMES, Batches, class_names, load_fashion_mnist, take_subset
+from nin_core.network.model import predict_logits
 
 DEFAULT_EVAL_SIZE = 2000
 
@@ -64,9 +65,10 @@ class Evaluation:
 
 def evaluate(model: torch.nn.Module, images_u8: torch.Tensor, labels: torch.Tensor, *, resize: int,
              in_channels: int = 1, num_classes: int | None = None, indices: Iterable[int] | None = None,
-             batch_size: int = 256, device: torch.device | str = "cpu") -> Evaluation:
-    """Classify ``images_u8`` (N, 28, 28) uint8 in eval mode; ``indices`` name them in the test split (default
-    0..N-1) so the mistakes can be shown later. Mistakes come most confident first."""
+             batch_size: int = 256, device: torch.device | str = "cpu", tta: bool = False) -> Evaluation:
+    """Classify ``images_u8`` (N, 28, 28) uint8 in eval mode, with test-time flips if ``tta`` (as the run's test
+    accuracy counts); ``indices`` name them in the test split (default 0..N-1) so the mistakes can be shown later.
+    Mistakes come most confident first."""
     num_classes = num_classes or len(CLASS_NAMES)
     index = np.arange(len(labels)) if indices is None else np.asarray(list(indices), dtype=np.int64)
     if len(index) != len(labels):
@@ -74,8 +76,8 @@ def evaluate(model: torch.nn.Module, images_u8: torch.Tensor, labels: torch.Tens
     model = model.to(device).eval()
     predicted, confidence = [], []
     with torch.inference_mode():
-        for x, _ in Batches(images_u8, labels, batch_size, resize=resize, device=device):
-            probs = torch.softmax(model(x.expand(-1, in_channels, -1, -1)).float(), dim=1)
+        for x, _ in Batches(images_u8, labels, batch_size, resize=resize, device=device, in_channels=in_channels):
+            probs = torch.softmax(predict_logits(model, x, tta).float(), dim=1)
             batch_conf, batch_pred = probs.max(dim=1)
             predicted.append(batch_pred.cpu())
             confidence.append(batch_conf.cpu())
@@ -109,7 +111,7 @@ def evaluate_checkpoint(path: str | os.PathLike, size: int | None = DEFAULT_EVAL
     chosen = torch.from_numpy(index)
     result = evaluate(model, data.test_images[chosen], data.test_labels[chosen], resize=config.arch.resize,
                       in_channels=config.arch.in_channels, num_classes=config.arch.num_classes, indices=index,
-                      batch_size=batch_size, device=device)
+                      batch_size=batch_size, device=device, tta=config.train.tta)
     result.meta = {"checkpoint": str(path), "size": len(index), "seed": seed, "epoch": meta.get("epoch"),
                    "data_dir": str(data.root)}
     return result

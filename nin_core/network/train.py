@@ -275,15 +275,13 @@ class Trainer:
             train_x, train_y, eval_x, eval_y = train_x[:cut], train_y[:cut], train_x[cut:], train_y[cut:]
         train_x, train_y = take_subset(train_x, train_y, t.train_size, t.seed)
         eval_x, eval_y = take_subset(eval_x, eval_y, t.test_size, t.seed)
-        if cfg.arch.in_channels > 1:  # each grayscale image repeated over the input channels, as prediction does
-            train_x, eval_x = (x.unsqueeze(1).expand(-1, cfg.arch.in_channels, -1, -1) for x in (train_x, eval_x))
         self.shuffle = torch.Generator().manual_seed(t.seed)
         self.augment = torch.Generator().manual_seed(t.seed + 1) if t.augment == "flip-shift" else None
         shard = (self.dist.rank, self.dist.world_size) if self.dist else (0, 1)
         self.train_iter = Batches(train_x, train_y, t.batch_size, resize=cfg.arch.resize, device=device,
-                                  shuffle=True, generator=self.shuffle, shard=shard)
+                                  shuffle=True, generator=self.shuffle, shard=shard, in_channels=cfg.arch.in_channels)
         self.test_iter = Batches(eval_x, eval_y, eval_batch_size(cfg), resize=cfg.arch.resize, device=device,
-                                 shard=shard)
+                                 shard=shard, in_channels=cfg.arch.in_channels)
 
     # --- continuing -------------------------------------------------------------------------------------
     def _state(self, epoch: int, batch: int, epoch_start_shuffle: torch.Tensor) -> dict:

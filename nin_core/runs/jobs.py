@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from nin_core import ROOT
 from nin_core.network.checkpoint import CheckpointError
 from nin_core.network.config import ConfigError, ConfigIssue, RunConfig
 from nin_core.network.data import DataNotFoundError, dataset_problems, find_dataset
@@ -36,7 +37,6 @@ from nin_core.runs.store import HEARTBEAT_S, Run, RunStore
 log = logging.getLogger(__name__)
 CHECKPOINT_NAME = "checkpoint.pt"
 LOCK_HELD_ENV = "NIN_DEVICE_LOCK_HELD"
-ROOT = Path(__file__).resolve().parents[2]  # the repository, where ``python -m nin_core`` finds the package
 
 
 def launch_issues(config: RunConfig) -> list[ConfigIssue]:

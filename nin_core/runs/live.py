@@ -51,6 +51,7 @@ def panel_state(run: Run, store: RunStore, drawn: int | None = None, base_url_pa
     p = run.progress
     state: dict = {"run": run.id, "active": run.active, "signature": signature(run, store),
                    "poll_ms": int(POLL_S * 1000), "url": api_path(LIVE.format(run_id=run.id), base_url_path),
+                   "plotly_url": api_path(PLOTLY, base_url_path),
                    "bars": [], "metrics": []}
     if run.status != RunStatus.QUEUED and (run.status == RunStatus.RUNNING or p.reported):
         epochs, batches = p.epochs or run.config.train.epochs, p.batches
