@@ -200,6 +200,7 @@ def _queue_continuation(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, config: RunConfig, dist) -> int:
     from nin_core.network.train import Trainer
+    from nin_core.runs.groups import Group, queue_group
     from nin_core.runs.jobs import run_training
     from nin_core.runs.store import RunStore
 
@@ -209,12 +210,35 @@ def _train(args: argparse.Namespace, config: RunConfig, dist) -> int:
         Trainer(config, should_stop=should_stop, dist=dist).run()
         return 0
     store = RunStore()
-    run_id = args.run_id if args.run_id is not None else store.create_run(config, args.name, claim=True)
-    print(f"run {run_id}: training in {store.home} (stop with Ctrl-C)", file=sys.stderr)
-    run_training(store, run_id, on_progress=None if args.quiet else _print_progress, should_stop=should_stop,
-                 dist=dist)
-    print(file=sys.stderr)
-    return _report(store.get_run(run_id))  # the record, also when torchrun's processes trained it
+    if args.run_id is not None:
+        ids = [args.run_id]
+    elif dist and config.train.repeats > 1:
+        raise UsageError("--repeats trains one seed after another: under torchrun, launch each seed on its own")
+    else:
+        ids = queue_group(store, config, args.name, claim=True)
+    codes = []
+    for run_id in ids:
+        if should_stop():  # Ctrl-C during a seed: the seeds after it are not trained
+            store.finish(run_id, RunStatus.STOPPED, message="stopped before it started")
+            continue
+        print(f"run {run_id}: training in {store.home} (stop with Ctrl-C)", file=sys.stderr)
+        run_training(store, run_id, on_progress=None if args.quiet else _print_progress, should_stop=should_stop,
+                     dist=dist)
+        print(file=sys.stderr)
+        codes.append(_report(store.get_run(run_id)))  # the record, also when torchrun's processes trained it
+    if len(ids) > 1:
+        _report_group(Group(tuple(store.get_run(i) for i in ids)))
+    return max(codes, default=1)
+
+
+def _report_group(group) -> None:
+    """A group's mean ± sd of each final metric, and what makes its figures partial."""
+    said = [f"{label} {spread.text()}" for label, metric in (("loss", "train_loss"), ("train acc", "train_acc"),
+                                                             ("test acc", "test_acc"))
+            if (spread := group.spread(metric)) is not None]
+    print(f"{group.name}, {len(group.runs)} seeds: " + (", ".join(said) or "no final metrics"))
+    if group.problems():
+        print(f"{group.name}: {group.problems()}", file=sys.stderr)
 
 
 def _check_ready(config: RunConfig, dist) -> None:
@@ -343,21 +367,29 @@ def _runs_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from nin_core.network.train import closing_lines
+    from nin_core.runs.groups import group_runs
     from nin_core.runs.store import RunStore
 
     runs = RunStore().list_runs()
     if args.format == "json":
         # A diverged loss is NaN, which JSON has no word for: null.
-        print(json.dumps([{"id": r.id, "name": r.name, "status": r.status, "config": r.config.to_dict(),
+        print(json.dumps([{"id": r.id, "name": r.name, "status": r.status, "group": r.group,
+                           "config": r.config.to_dict(),
                            "final": {k: v if math.isfinite(v) else None for k, v in r.final.items()},
                            "device": r.device, "message": r.message, "checkpoint": r.checkpoint} for r in runs],
                          indent=2, allow_nan=False))
         return 0
     if not runs:
         print("no runs yet: python -m nin_core train --preset tiny")
-    for r in runs:
-        metrics = closing_lines(r.final, r.device).split("\n")[0]
-        print(f"{r.id:>4}  {r.status:<11}  {r.name:<24}  {metrics}")
+    for group in group_runs(runs):  # a group of seeds: its mean ± sd, then its runs, indented
+        indent = "" if group.single else "  "
+        if not group.single:
+            acc = group.spread("test_acc")
+            print(f"{'':>4}  {'group':<11}  {group.name:<24}  {len(group.runs)} seeds, test acc "
+                  f"{acc.text() if acc else '—'}" + (f" ({group.problems()})" if group.problems() else ""))
+        for r in group.by_seed:
+            metrics = closing_lines(r.final, r.device).split("\n")[0]
+            print(f"{indent}{r.id:>4}  {r.status:<11}  {r.name:<24}  {metrics}")
     return 0
 
 
@@ -386,7 +418,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def _exercise_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("number", type=int, help="1 to 5")
-    _setting_args(p, ["train_size", "test_size", "epochs", "batch_size"])
+    _setting_args(p, ["train_size", "test_size", "epochs", "repeats", "batch_size"])
     p.add_argument("--format", choices=("text", "csv"), default="text",
                    help="csv: the table alone on stdout (the conclusion on stderr)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
@@ -404,8 +436,8 @@ def cmd_exercise(args: argparse.Namespace) -> int:
     if not isinstance(ex, exercises.Experiment):  # exercise 3 measures one step in a process of its own: no run
         return _measure_exercise(ex, size, RunStore(), args.format)
     if "batch_size" in size:
-        raise UsageError(f"--batch-size is for exercise 3; exercise {ex.number} changes --train-size, --test-size "
-                         "and --epochs")
+        raise UsageError(f"--batch-size is for exercise 3; exercise {ex.number} changes --train-size, --test-size, "
+                         "--epochs and --repeats")
     return _train_exercise(ex.sized(**size), RunStore(), args)
 
 
@@ -438,7 +470,10 @@ def _train_exercise(ex, store, args: argparse.Namespace) -> int:
     exercises.train_exercise(store, ex, should_stop=should_stop,
                              on_progress=None if args.quiet else lambda run_id, p: _print_progress(p, run_id))
     print(file=sys.stderr)
-    frame = exercises.result_frame(ex, store.list_runs())
+    frame = exercises.result_frame(ex, store)
+    if exercises.is_quick_look(ex):
+        print(f"A quick look ({exercises.size_text(ex.size)}): its conclusion may differ from the one at the size "
+              f"as prepared ({exercises.size_text(exercises.prepared(ex).size)}).", file=sys.stderr)
     _print_table(frame, exercises.conclusion(ex, frame), args.format)
     return 1 if should_stop() else 0
 

@@ -13,6 +13,7 @@ from nin_core.runs.models import model_choices
 from ui import explore_parts as parts
 from ui.model_picker import pick_model
 from ui.state import get_store, inside_app
+from ui.text import as_text
 
 inside_app()
 
@@ -40,12 +41,12 @@ else:
     if upload is None:
         st.info("Upload a picture of a piece of clothing, a shoe or a bag: it is shown as the model sees it.")
         st.stop()
-    name, data, title = upload.name, upload.getvalue(), f"**{upload.name}**"
+    name, data, title = upload.name, upload.getvalue(), f"**{as_text(upload.name)}**"
 
 try:
     image = load_image(data, name, size_hint=predictor.size)
 except ImageError as e:
-    st.warning(str(e))
+    st.warning(as_text(str(e)))  # it names the file
     st.stop()
 x, view, inverted = predictor.model_input(image)
 result = explore(predictor.model, x)

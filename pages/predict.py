@@ -25,7 +25,7 @@ def show(predictor: Predictor, name: str, data: bytes, key: str, top_k: int, tru
     """One image: predicted with its own inversion choice, then shown as the model saw it."""
     p: Prediction = predictor.predict_files([(name, data)], top_k, INVERT[st.session_state.get(key) or "auto"])[0]
     if p.error:
-        st.warning(p.error)
+        st.warning(as_text(p.error))  # it starts with the file's name, which its owner chose
         return
     # Without an error a prediction has all of these.
     assert p.predicted is not None and p.model_view is not None and p.class_map is not None
@@ -33,7 +33,7 @@ def show(predictor: Predictor, name: str, data: bytes, key: str, top_k: int, tru
     right = ":green[:material/check: right]" if truth == p.predicted else ":red[:material/close: wrong]"
     verdict = "" if truth is None else f" · true: **{CLASS_NAMES[truth]}** {right}"
     with st.container(border=True):
-        st.markdown(f"**{name}** → **{guess}** ({p.top_k[0][1]:.0%}){verdict}")
+        st.markdown(f"**{as_text(name)}** → **{guess}** ({p.top_k[0][1]:.0%}){verdict}")
         for note in p.notes:
             st.caption(f":material/info: {note}")
         view, heat, bars = st.columns([1, 1, 2])

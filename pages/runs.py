@@ -16,7 +16,8 @@ from nin_core.network.evaluation import (
     gallery_images,
 )
 from nin_core.network.status import RunStatus
-from nin_core.runs.charts import hyperparameter_figure, runs_styler
+from nin_core.runs.charts import differences, group_label, groups_styler, hyperparameter_figure, runs_styler
+from nin_core.runs.groups import curves_of, group_runs
 from ui.live_run import continue_form
 from ui.state import get_store, inside_app
 from ui.text import as_text
@@ -63,15 +64,28 @@ if experiments:  # the Exercises page's runs carry their experiment's name
     chosen = st.selectbox("Experiment", ["all runs", *experiments], key="runs-experiment")
     runs = runs if chosen == "all runs" else [r for r in runs if r.experiment == chosen]
 
-st.dataframe(runs_styler(runs), hide_index=True)
+groups = group_runs(runs)
+if st.toggle("Each run on its own", key="runs.singles", disabled=len(groups) == len(runs),
+             help="The repeats of a configuration over seeds are one row, their mean; on: a row per run."):
+    st.dataframe(runs_styler(runs), hide_index=True)
+else:
+    st.dataframe(groups_styler(groups), hide_index=True)
 
-by_label = {f"#{r.id} {r.name}": r for r in runs}
+by_group = {group_label(g): g for g in groups}
 st.subheader("Curves")
 # Keyed, the choices outlive a new run in the list; at first, the newest runs with curves to show.
-picked = st.multiselect("Runs to compare", list(by_label), key="runs.compare", default=list(islice(
-    (label for label, r in by_label.items() if r.status != RunStatus.QUEUED and store.metrics(r.id)), 4)))
+picked = st.multiselect("Runs to compare", list(by_group), key="runs.compare", default=list(islice(
+    (label for label, g in by_group.items() if any(r.status != RunStatus.QUEUED and store.metrics(r.id)
+                                                   for r in g.runs)), 4)))
 if picked:
-    st.plotly_chart(curves_figure({label: store.metrics(by_label[label].id) for label in picked}))
+    points, bands = curves_of(store, {label: by_group[label].runs for label in picked})
+    st.plotly_chart(curves_figure(points, bands=bands))
+    if bands:
+        st.caption("A group of seeds is drawn as its mean, shaded from its lowest to its highest seed.")
+    for line in differences({label: by_group[label] for label in picked}):
+        st.caption(as_text(line))
+
+by_label = {f"#{r.id} {r.name}": r for r in runs}
 if any(isinstance(r.final.get("test_acc"), (int, float)) for r in runs):
     st.subheader("Hyperparameters against test accuracy")
     st.plotly_chart(hyperparameter_figure(runs))

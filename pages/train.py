@@ -7,6 +7,7 @@ from nin_core.lab.estimate import estimate_run, throughput
 from nin_core.lab.export import export_script
 from nin_core.network.durations import format_duration
 from nin_core.network.shapes import ShapeTable, shape_table
+from nin_core.runs.groups import queue_group
 from nin_core.runs.jobs import ensure_worker
 from nin_core.runs.sweep import SWEEPABLE, pick_live_run, plan_sweep, queue_sweep, sweep_label
 from nin_core.runs.urlconfig import describe
@@ -71,10 +72,13 @@ with side, st.container(border=True):
     if issues:
         st.caption(f":red[Fix {len(issues)} setting{'s' if len(issues) > 1 else ''} to train.]")
     if st.button("Train", type="primary", icon=":material/play_arrow:", disabled=bool(issues), width="stretch"):
-        st.session_state[WATCH] = store.create_run(config, describe(config, get_preset()))
-        launched_here(st.session_state[WATCH])
+        ids = queue_group(store, config, describe(config, get_preset()))
+        st.session_state[WATCH] = ids[0]
+        launched_here(*ids)
         ensure_worker(store)
-        st.toast(f"Run {st.session_state[WATCH]} queued: it trains in the background; follow it below.")
+        st.toast(f"Run {ids[0]} queued: it trains in the background; follow it below." if len(ids) == 1 else
+                 f"Runs {ids[0]}–{ids[-1]} queued, one per seed: they train one after another; follow them below "
+                 "and compare them on Runs.")
         st.session_state[SCROLL] = True
     pointer = st.empty()  # where the run in progress is, once it is known
     config_file_buttons(config)
@@ -101,9 +105,9 @@ with st.expander("Sweep: queue one run per combination of values", icon=":materi
             st.markdown(problem_markdown(f"{issue.field.removeprefix('sweep.')}: {issue.message}"))
         if plan.ok and estimate is not None:
             total = sum(estimate_run(r.config, rate).seconds for r in plan.runs)
-            st.caption(f"{len(plan.runs)} runs, one after another: {format_duration(total, about=True)} in all on "
+            st.caption(f"{plan.trained} runs, one after another: {format_duration(total, about=True)} in all on "
                        f"{rate.device}.")
-        count = f"{len(plan.runs)} run{'s' if len(plan.runs) != 1 else ''}" if plan.runs else "the runs"
+        count = f"{plan.trained} run{'s' if plan.trained != 1 else ''}" if plan.runs else "the runs"
         if st.button(f"Queue {count}", key="sweep.queue", icon=":material/queue:",
                      disabled=not plan.ok or bool(issues)):
             ids = queue_sweep(store, plan, sweep_label(plan))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -34,6 +35,16 @@ def widget(at, kind: str, label: str):
     found = [w for w in getattr(at, kind) if w.label == label]
     assert found, f"no {kind} labelled {label!r}: {[w.label for w in getattr(at, kind)]}"
     return found[0]
+
+
+def rendered(markdown: str) -> str:
+    """What a person reads of a Markdown text: rendered as CommonMark renders it, without its tags."""
+    from html import unescape
+
+    from markdown_it import MarkdownIt
+
+    html = MarkdownIt("commonmark").render(markdown)
+    return unescape(re.sub(r"<[^>]+>", "", html)).strip()
 
 
 def live_panel(at) -> dict:

@@ -5,6 +5,7 @@ runs end to end from the shell at a reduced size, and the Exercises page queues,
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 
@@ -20,16 +21,20 @@ from nin_core.network.shapes import shape_table
 from nin_core.network.status import ENDED_BY_TRAINING, RunStatus
 from nin_core.runs.store import RunStore
 
-SMALL = {"train_size": 200, "test_size": 100, "epochs": 1}
+SMALL = {"train_size": 200, "test_size": 100, "epochs": 1, "repeats": 1}
+SEEDS = SMALL | {"repeats": 3}
 
 
 def ended_run(store: RunStore, ex, variant: str, test_acc: float | None, *, status: str = "finished",
-              train_loss: float = 0.9) -> int:
-    """A run of ``variant`` recorded as ended with these numbers, as the worker would have left it."""
-    run_id = store.create_run(ex.configs()[variant], f"ex {ex.number} · {variant}", experiment=ex.name)
+              train_loss: float = 0.9, seed: int = 0, accs: tuple[float, ...] = ()) -> int:
+    """A run of ``variant`` (its ``seed``-th seed) recorded as ended with these numbers, as the worker would have
+    left it; ``accs``: its test accuracy after each epoch before the last."""
+    config = ex.configs()[variant].seed_configs()[seed]
+    run_id = store.create_run(config, f"ex {ex.number} · {variant}", experiment=ex.name)
     store.mark_running(run_id, "cpu")
-    store.record(run_id, Progress(),
-                 [MetricPoint(0.5, train_loss + 0.3, 0.4), MetricPoint(1.0, train_loss, 0.6, test_acc)])
+    earlier = [MetricPoint(float(e), train_loss + 0.1, 0.5, acc) for e, acc in enumerate(accs, 1)]
+    store.record(run_id, Progress(), [MetricPoint(0.5, train_loss + 0.3, 0.4), *earlier,
+                                      MetricPoint(len(accs) + 1.0, train_loss, 0.6, test_acc)])
     final = {"train_loss": train_loss, "train_acc": 0.6, "examples_per_sec": 400.0}
     store.finish(run_id, status, final=final | ({"test_acc": test_acc} if test_acc is not None else {}))
     return run_id
@@ -41,15 +46,16 @@ def test_what_is_done_or_queued_is_not_queued_again(store):
     ended_run(store, ex, chapter, 0.1)
     ended_run(store, ex, bn, None, status="failed")  # failed: to be run again
     store.create_run(ex.configs()[bn], "same settings, no experiment")  # not this experiment's: does not count
-    assert exs.missing(ex, store.list_runs()) == [bn]
+    assert [name for name, _ in exs.missing(ex, store.list_runs())] == [bn]
     [queued] = exs.queue_exercise(store, ex)
     run = store.get_run(queued)
     assert run.experiment == ex.name == "exercise 5: batch norm at the seed's rate" and run.config == ex.configs()[bn]
     assert exs.missing(ex, store.list_runs()) == [] and exs.queue_exercise(store, ex) == []  # a second visit
-    assert exs.variant_runs(ex, store.list_runs())[bn].id == queued
-    # the same experiment at its own size is another set of runs, and the sizes present are offered
-    assert exs.missing(exs.exercise(5), store.list_runs()) == [chapter, bn]
-    assert exs.sizes(exs.exercise(5), store.list_runs()) == [exs.exercise(5).size, SMALL]
+    assert [r.id for r in exs.variant_runs(ex, store.list_runs())[bn].present] == [queued]
+    # the same experiment at its own size is another set of runs (three seeds each), and the sizes present are offered
+    own = exs.exercise(5)
+    assert [name for name, _ in exs.missing(own, store.list_runs())] == [chapter] * 3 + [bn] * 3
+    assert exs.sizes(own, store.list_runs()) == [own.size, own.quick_look.size, SMALL]
 
 
 def test_stalled_runs_are_done_and_shown_as_such(store):
@@ -58,47 +64,51 @@ def test_stalled_runs_are_done_and_shown_as_such(store):
     ended_run(store, ex, "lr 0.1", 0.1, train_loss=2.3031)
     ended_run(store, ex, "lr 1 + batch norm", 0.71)
     ended_run(store, ex, "lr 0.1 + batch norm", 0.64)
-    frame = exs.result_frame(ex, store.list_runs()).set_index("variant")
+    frame = exs.result_frame(ex, store).set_index("variant")
     assert frame.loc["lr 1", "status"] == "stalled at 2.303" and frame.loc["lr 0.1", "status"] == "at chance (2.303)"
     assert frame.loc["lr 0.01", "status"] == "not run"
-    assert "lr 1" not in exs.missing(ex, store.list_runs())
+    assert "lr 1" not in [name for name, _ in exs.missing(ex, store.list_runs())]
     said = exs.conclusion(ex, frame.reset_index())
     assert said.startswith("So far (4 of 6 variants): Without batch norm: lr 0.1 stayed at chance, loss 2.303; "
                            "lr 1 stalled at loss 2.303, every class map zero. With batch norm: lr 0.1 and 1 trained "
-                           "(test acc 0.640 and 0.710). Batch norm changed test accuracy by +0.540 on average over "
-                           "1 rate"), said
-    assert "The best test accuracy: lr 1 + batch norm, 0.710." in said
+                           "(mean test acc 0.640 and 0.710). Batch norm changed mean test accuracy by +0.540 on "
+                           "average over 1 rate (at most +0.540, at lr 0.1): no noise estimate at lr 0.1 (one run a "
+                           "side)."), said
+    assert ("The highest test accuracy: lr 1 + batch norm, 0.710 (1 run); with one run of a variant there is no "
+            "noise estimate to tell the order from chance (3 seeds each would give one).") in said
     assert "The book's run of the seed (224 px, all 60,000 images, 10 epochs) reached test acc 0.790" in said
 
 
 def test_the_table_and_its_conclusion_come_from_the_runs(store):
     ex = exs.exercise(2).sized(**SMALL)
-    accs = {"no 1×1 conv": 0.61, "one 1×1 conv": 0.688, "two 1×1 convs (the chapter)": 0.70,
-            "three 1×1 convs": 0.705}
+    accs = {"no 1×1 conv": 0.61, "one 1×1 conv": 0.688, "two 1×1 convs (the chapter)": 0.70}
     for variant, acc in accs.items():
         ended_run(store, ex, variant, acc)
-    frame = exs.result_frame(ex, store.list_runs())
+    frame = exs.result_frame(ex, store)
     assert list(frame["variant"]) == [v.name for v in ex.variants] + [b.label for b in exs.BOOK]
     rows = frame.set_index("variant")
     params = {v: shape_table(c.arch).total_params for v, c in ex.configs().items()}
     assert rows.loc["one 1×1 conv", "parameters"] == params["one 1×1 conv"]
-    assert rows.loc["two 3×3 convs", "status"] == "not run" and pd.isna(rows.loc["two 3×3 convs", "test acc"])
+    assert rows.loc["three 1×1 convs", "status"] == "not run" and pd.isna(rows.loc["three 1×1 convs", "test acc"])
     book = rows[rows["status"] == exs.Verdict.REFERENCE]
     assert list(book["test acc"]) == [0.790, 0.867] and book["examples/s"].iloc[0] == 3087.6
     assert list(book["pointwise_convs"]) == [2, 2]  # the book's runs are the chapter's settings
 
     one = round(100 * (params["one 1×1 conv"] / params["two 1×1 convs (the chapter)"] - 1))
     said = exs.conclusion(ex, frame)
-    assert (f"one 1×1 conv changed test accuracy by −0.012 and parameters by −{-one} %") in said, said
-    assert said.startswith("So far (4 of 5 variants): Against two 1×1 convs (the chapter) (test acc 0.700")
-    assert "The best test accuracy: three 1×1 convs, 0.705." in said
+    assert "one 1×1 conv: −0.012: no noise estimate with one run on a side" in said, said
+    assert f"; parameters −{-one} %, multiply-adds −20 %, training memory" in said, said
+    assert said.startswith("So far (3 of 4 variants): Against two 1×1 convs (the chapter) (test acc 0.700 (1 run)")
+    assert "The highest test accuracy: two 1×1 convs (the chapter), 0.700 (1 run)" in said
 
     other = frame.copy()  # other numbers, another conclusion
-    other.loc[other["variant"] == "one 1×1 conv", "test acc"] = 0.75
+    one_row = other["variant"] == "one 1×1 conv"
+    other.loc[one_row, "test acc"] = 0.75
+    other.loc[one_row, "test accs"] = pd.Series([(0.75,)], index=other.index[one_row])
     other_said = exs.conclusion(ex, other)
     assert other_said != said
-    assert "one 1×1 conv changed test accuracy by +0.050" in other_said
-    assert "The best test accuracy: one 1×1 conv, 0.750." in other_said
+    assert "one 1×1 conv: +0.050" in other_said
+    assert "The highest test accuracy: one 1×1 conv, 0.750 (1 run)" in other_said
 
 
 def with_checkpoints(store: RunStore, ex) -> None:
@@ -122,9 +132,9 @@ def test_exercise_4_draws_the_class_maps_of_the_variants_that_pool_them(store):
 
 def test_no_conclusion_before_two_results(store):
     ex = exs.exercise(4).sized(**SMALL)
-    assert exs.conclusion(ex, exs.result_frame(ex, store.list_runs())) == ""
+    assert exs.conclusion(ex, exs.result_frame(ex, store)) == ""
     ended_run(store, ex, ex.reference, 0.6)
-    assert exs.conclusion(ex, exs.result_frame(ex, store.list_runs())) == ""
+    assert exs.conclusion(ex, exs.result_frame(ex, store)) == ""
 
 
 def test_every_experiment_concludes_in_its_own_sentences_beside_the_book(store):
@@ -133,10 +143,10 @@ def test_every_experiment_concludes_in_its_own_sentences_beside_the_book(store):
     for ex in (e.sized(**SMALL) for e in exs.EXERCISES.values() if e.trains):
         for i, variant in enumerate(ex.configs()):
             ended_run(store, ex, variant, 0.5 + i / 100)
-        frame = exs.result_frame(ex, store.list_runs())
+        frame = exs.result_frame(ex, store)
         assert list(frame["variant"].iloc[len(ex.variants):]) == [b.label for b in ex.book] and ex.book
         said = exs.conclusion(ex, frame)
-        assert not said.startswith("So far") and f"The best test accuracy: {ex.variants[-1].name}" in said, said
+        assert not said.startswith("So far") and f"The highest test accuracy: {ex.variants[-1].name}" in said, said
         assert ("The book's run of the seed" in said) == (ex.base.get("optimizer") == "sgd"), said
 
 
@@ -262,25 +272,38 @@ def open_tab(at: AppTest, number: int) -> None:
 def test_the_page_has_a_section_per_exercise_and_queues_what_is_missing(page, store):
     assert [t.label for t in page.tabs] == [f"{n} · {ex.title}" for n, ex in exs.EXERCISES.items()]
     assert any("The book asks:" in m.value for m in page.markdown)
-    [run] = [b for b in page.button if b.label == "Run the 6 missing variants"]
+    assert any("6 variants × 3 seeds = 18 runs" in m.value for m in page.markdown)
+    [run] = [b for b in page.button if b.label == "Run the 18 missing runs"]
     run.click().run()
     assert not page.exception, page.exception
     queued = store.list_runs()
-    assert len(queued) == 6 and {r.experiment for r in queued} == {exs.exercise(1).name} and page.started
-    assert [b.label for b in page.button if b.key == "exercise-run-1"] == ["All variants run"]
+    assert len(queued) == 18 and {r.experiment for r in queued} == {exs.exercise(1).name} and page.started
+    assert len({r.group for r in queued}) == 6 and {r.config.train.seed for r in queued} == {0, 1, 2}
+    assert [b.label for b in page.button if b.key == "exercise-run-1"] == ["All runs done"]
     assert page.button(key="exercise-run-1").disabled
+
+
+def test_a_quick_look_is_offered_and_said_to_be_one(page, store):
+    page.selectbox(key="exercise-size-1").set_value(1).run()
+    assert not page.exception, page.exception
+    assert any("a quick look" in w.value.lower() for w in page.warning)
+    assert any("6 variants × 1 seed = 6 runs" in m.value for m in page.markdown)
 
 
 def test_the_page_shows_the_runs_table_curves_and_conclusion(page, store):
     ex = exs.exercise(2)
-    for variant, acc in zip([v.name for v in ex.variants], (0.61, 0.688, 0.70, 0.705, 0.72), strict=True):
-        ended_run(store, ex, variant, acc)
+    finals = (0.61, 0.688, 0.70, 0.705)
+    for variant, acc in zip([v.name for v in ex.variants], finals, strict=True):
+        ended_group(store, ex, variant, [acc, acc + 0.01, acc - 0.01], accs=(acc - 0.1,))
     open_tab(page, 2)
     frame = page.dataframe[0].value
-    assert list(frame["variant"][:5]) == [v.name for v in ex.variants] and "the book" in frame["variant"].iloc[5]
+    assert list(frame["variant"][:4]) == [v.name for v in ex.variants] and "the book" in frame["variant"].iloc[4]
+    assert frame["test acc"].iloc[0] == "0.610 ± 0.010"
     [said] = [s.value for s in page.success]
-    assert said == exs.conclusion(ex, exs.result_frame(ex, store.list_runs()))
-    assert len(page.get("plotly_chart")) == 1
+    assert said == exs.conclusion(ex, exs.result_frame(ex, store))
+    [chart] = page.get("plotly_chart")
+    fills = [t for t in json.loads(chart.proto.spec)["data"] if t.get("fill") == "tonexty"]
+    assert len(fills) == 4 * 3  # a band for each variant's three curves
     assert page.button(key="exercise-run-2").disabled
     assert [d.label for d in page.download_button] == ["Download the table (CSV)"]
 
@@ -326,3 +349,82 @@ def test_the_runs_page_filters_by_experiment(nin_home, store):
     assert len(at.dataframe[0].value) == 2
     at.selectbox(key="runs-experiment").set_value(ex.name).run()
     assert not at.exception and list(at.dataframe[0].value["name"]) == [f"ex 5 · {ex.reference}"]
+
+
+# --- three seeds a variant: verdicts against the noise between them ----------------------------------------------
+
+def ended_group(store: RunStore, ex, variant: str, finals: list[float | None], **kw) -> list[int]:
+    return [ended_run(store, ex, variant, acc, seed=i, **kw) for i, acc in enumerate(finals)]
+
+
+def test_the_verdicts_come_from_the_groups_and_their_noise(store):
+    ex = exs.exercise(2).sized(**SEEDS)
+    ended_group(store, ex, ex.reference, [0.70, 0.71, 0.69])
+    ended_group(store, ex, "no 1×1 conv", [0.80, 0.81, 0.79])  # far above the spread: better
+    ended_group(store, ex, "one 1×1 conv", [0.69, 0.72, 0.70])  # inside it: within noise
+    ended_group(store, ex, "three 1×1 convs", [0.70, 0.72])  # a seed short: no result yet
+    frame = exs.result_frame(ex, store)
+    rows = frame.set_index("variant")
+    assert rows.loc["no 1×1 conv", "test acc"] == pytest.approx(0.80)
+    assert rows.loc["no 1×1 conv", "test acc sd"] == pytest.approx(0.01)
+    assert rows.loc["no 1×1 conv", "test accs"] == (0.80, 0.81, 0.79) and rows.loc["no 1×1 conv", "runs"] == 3
+    assert exs.display_frame(frame).set_index("variant").loc["no 1×1 conv", "test acc"] == "0.800 ± 0.010"
+    assert [seed for name, config in exs.missing(ex, store.list_runs()) for seed in [config.train.seed]] == [2]
+    said = exs.conclusion(ex, frame)
+    assert said.startswith("So far (3 of 4 variants): Against two 1×1 convs (the chapter) (test acc 0.700 ± 0.010 "
+                           "(3 runs)"), said
+    assert "no 1×1 conv: +0.100 (95 % CI" in said and "): better; parameters −26 %" in said, said
+    assert "one 1×1 conv: +0.003 (95 % CI" in said and "): within noise; parameters −13 %" in said, said
+    assert ("The best mean test accuracy, beyond the noise of every other variant: no 1×1 conv, 0.800 ± 0.010 "
+            "(3 runs).") in said
+
+
+def test_a_best_inside_the_noise_is_not_called_the_best_alone(store):
+    ex = exs.exercise(4).sized(**SEEDS)
+    ended_group(store, ex, ex.reference, [0.60, 0.75, 0.68])
+    ended_group(store, ex, "no ReLU after the last block", [0.72, 0.62, 0.70])
+    said = exs.conclusion(ex, exs.result_frame(ex, store))
+    assert ("No variant stands out beyond the noise between seeds: the highest mean test accuracy, no ReLU after the "
+            "last block, 0.680 ± 0.053 (3 runs), is within noise of one step to 10 maps (the chapter).") in said, said
+
+
+def test_a_group_mixing_ends_says_how_many_runs_went_wrong(store):
+    ex = exs.exercise(5).sized(**SEEDS)
+    ended_group(store, ex, ex.reference, [0.30, 0.35])
+    ended_run(store, ex, ex.reference, None, status="stalled", train_loss=2.302585, seed=2)
+    ended_group(store, ex, "batch norm", [0.75, 0.76, 0.74])
+    rows = exs.result_frame(ex, store).set_index("variant")
+    assert rows.loc[ex.reference, "status"] == "2 finished · 1 stalled at 2.303"
+    assert rows.loc[ex.reference, "test acc"] == pytest.approx(0.325)
+    said = exs.conclusion(ex, rows.reset_index())
+    assert "test acc 0.325 ± 0.035 (2 runs)" in said, said
+
+
+def test_a_variant_still_learning_at_the_end_is_named(store):
+    ex = exs.exercise(5).sized(**SEEDS)
+    ended_group(store, ex, ex.reference, [0.40, 0.42, 0.41], accs=(0.2, 0.3))  # +0.11 in its last epoch
+    ended_group(store, ex, "batch norm", [0.75, 0.76, 0.74], accs=(0.70, 0.745))
+    frame = exs.result_frame(ex, store)
+    assert frame.set_index("variant").loc[ex.reference, "last epoch"] == pytest.approx(0.11)
+    assert ("Still learning at the end (test accuracy up 0.02 or more in the last epoch): no batch norm (the "
+            "chapter); a longer run may change the order.") in exs.conclusion(ex, frame)
+
+
+def test_missing_seeds_are_queued_into_the_variants_group(store):
+    ex = exs.exercise(5).sized(**SEEDS)
+    ended_group(store, ex, ex.reference, [0.3, 0.4])
+    ids = exs.queue_exercise(store, ex)
+    queued = [store.get_run(i) for i in ids]
+    assert [(r.name, r.config.train.seed) for r in queued] == [
+        (f"ex 5 · {ex.reference} · seed 2", 2), ("ex 5 · batch norm · seed 0", 0), ("ex 5 · batch norm · seed 1", 1),
+        ("ex 5 · batch norm · seed 2", 2)]
+    assert all(r.config.train.repeats == 1 for r in queued)
+    assert len({r.group for r in queued[1:]}) == 1 and queued[0].group != queued[1].group
+    assert exs.queue_exercise(store, ex) == []
+
+
+def test_every_default_size_uses_three_seeds_and_a_quick_look_is_said_to_be_one():
+    for ex in (e for e in exs.EXERCISES.values() if e.trains):
+        assert ex.size["repeats"] >= 3 and not exs.is_quick_look(ex)
+        assert exs.is_quick_look(ex.quick_look) and exs.prepared(ex.quick_look) == ex
+        assert exs.sizes(ex, [])[:2] == [ex.size, ex.quick_look.size]

@@ -119,3 +119,39 @@ def test_predict_names_the_run_it_waits_for_as_text(store):
     at.switch_page("pages/predict.py").run()
     [waiting] = shown(at)  # "Run #1 (…) is queued; come back when it finishes."
     assert_as_text(waiting)
+
+
+# --- the names of uploaded files: chosen by whoever named the file ----------------------------------------------
+
+FILE = NAME + ".png"
+
+
+def test_uploaded_image_names_are_shown_as_text_on_predict_and_look_inside(store):
+    from helpers import encode, item
+
+    named_run(store, checkpoint=True)
+    good, broken = (FILE, encode(item()), "image/png"), (FILE + ".broken.png", b"not an image", "image/png")
+    predict = AppTest.from_file(APP, default_timeout=60)
+    predict.switch_page("pages/predict.py").run()
+    predict.file_uploader[0].set_value([good, broken]).run()
+    explore = AppTest.from_file(APP, default_timeout=60)
+    explore.switch_page("pages/explore.py").run()
+    explore.button_group[0].set_value("Your own image").run()
+    explore.file_uploader[0].set_value(good).run()
+    found = [h for at in (predict, explore) for h in shown(at)]
+    explore.file_uploader[0].set_value(broken).run()
+    found += shown(explore)
+    # predict: the prediction's heading and the broken file's warning; look inside: its title, then its warning
+    assert len(found) >= 4, found
+    for html in found:
+        assert_as_text(html)
+
+
+def test_a_configuration_files_name_is_shown_as_text(nin_home):
+    for content in (b"{not json", b"\xff\xfe"):  # not a configuration; not text at all
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.run()
+        upload = next(u for u in at.file_uploader if u.label == "Load a configuration (JSON)")
+        upload.set_value((NAME + ".json", content, "application/json")).run()
+        [html] = shown(at)
+        assert_as_text(html)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import APP, live_panel, widget
+from conftest import APP, live_panel, rendered, widget
 from streamlit.testing.v1 import AppTest
 
 from nin_core.runs.store import RunStore
@@ -122,7 +122,7 @@ def test_uploaded_json_loads_and_a_bad_one_changes_nothing(nin_home):
     at = app()
     before = widget(at, "number_input", "Learning rate").value
     at.file_uploader[0].set_value(("broken.json", b"{not json", "application/json")).run()
-    assert any("broken.json was not loaded" in e.value for e in at.error)
+    assert any("broken.json was not loaded" in rendered(e.value) for e in at.error)
     assert widget(at, "number_input", "Learning rate").value == before
     good = TINY.with_overrides(lr=0.002, epochs=3).to_json().encode()
     at.file_uploader[0].set_value(("mine.json", good, "application/json")).run()

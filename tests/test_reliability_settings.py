@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import APP, widget
+from conftest import APP, rendered, widget
 from streamlit.testing.v1 import AppTest
 
 from nin_core.network import memory
@@ -200,7 +200,7 @@ def test_a_bad_setting_is_explained_the_same_way_before_anything_launches(name, 
     assert not at.exception, [e.value for e in at.exception]
     if case.refused:
         (error,) = at.error
-        assert "settings.json was not loaded; nothing was changed." in error.value
+        assert "settings.json was not loaded; nothing was changed." in rendered(error.value)
         assert f"`{case.field}` {case.message}." in error.value
         assert dict(at.query_params) == {"preset": "tiny"}  # the configuration is the one before
     else:
@@ -237,7 +237,7 @@ def test_a_configuration_file_python_cannot_parse_is_the_uploads_message(nin_hom
     upload.set_value(("bad.json", text.encode(), "application/json")).run()
     assert not at.exception, [e.value for e in at.exception]
     (error,) = at.error
-    assert error.value == f"bad.json was not loaded; nothing was changed. `config` {said}."
+    assert rendered(error.value) == rendered(f"bad.json was not loaded; nothing was changed. `config` {said}.")
     assert dict(at.query_params) == {"preset": "tiny"}  # the configuration is the one before
     upload = next(u for u in at.file_uploader if u.label == "Load a configuration (JSON)")
     upload.set_value(("good.json", TINY.with_overrides(epochs=3).to_json().encode(), "application/json")).run()

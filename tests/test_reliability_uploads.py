@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, rendered
 from helpers import encode, finished_run, item, noise, png_claiming, predict_page
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
@@ -233,7 +233,8 @@ def test_cli_refuses_a_file_that_never_ends(checkpoint, nin_home, capsys):
 
 
 def predicted_names(at: AppTest) -> set[str]:
-    return {m.value.split("**")[1] for m in at.markdown if m.value.startswith("**") and "** → **" in m.value}
+    """The file names the page shows a prediction for, as a person reads them (a name is shown as written)."""
+    return {rendered(m.value).split(" → ")[0] for m in at.markdown if m.value.startswith("**") and "** → **" in m.value}
 
 
 @pytest.mark.slow
@@ -255,7 +256,7 @@ def test_page_predicts_the_whole_corpus_in_one_batch_and_stays_up(corpus, checkp
     assert not at.exception, [e.value for e in at.exception]
 
     predicted = predicted_names(at)
-    warnings = [w.value for w in at.warning]
+    warnings = [rendered(w.value) for w in at.warning]
     assert len(warnings) == sum(expected == REFUSED for *_, expected, _ in corpus), warnings
     for name, _, expected, words in corpus:
         mine = [w for w in warnings if w.startswith(name + " ")]

@@ -257,6 +257,10 @@ def changed(effect: Effect, config: RunConfig, run: Seen, base: Seen) -> bool:
         return not same_tensors(run.evaluated, base.evaluated)
     if effect is Effect.PLACE:
         return run.device == resolve_device(config.train.device)  # the same numbers, where they are computed
+    if effect is Effect.RUNS:  # more runs, one per seed, each the base's run with its own seed
+        seeds = config.seed_configs()
+        return [c.train.seed for c in seeds] == [config.train.seed + i for i in range(config.train.repeats)] and \
+            seeds[0] == replace(config, train=replace(config.train, repeats=1)) and same_model(run.model, base.model)
     raise AssertionError(f"no check for {effect}")
 
 
@@ -289,6 +293,9 @@ def reproduced(effect: Effect, config: RunConfig, names: dict, script: Seen, run
     if effect is Effect.PLACE:  # the script runs where it is run: it says where the dashboard trains
         return export_script(config) != export_script(replace(config, train=replace(
             config.train, **{k: getattr(BASE.train, k) for k in ("device", "processes")})))
+    if effect is Effect.RUNS:  # the script is one of the runs, and says which seeds the others take
+        text = export_script(config)
+        return f"over {config.train.repeats} seeds" in text and f"seed = {config.train.seed}" in text
     raise AssertionError(f"no check for {effect}")
 
 

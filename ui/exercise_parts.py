@@ -11,14 +11,14 @@ from nin_core.lab.estimate import estimate_run, throughput
 from nin_core.network.charts import FAIL_STYLE, curves_figure, png_bytes, shape_styler
 from nin_core.network.durations import format_duration
 from nin_core.network.shapes import shape_table
-from nin_core.network.status import ENDED_BY_TRAINING
 from nin_core.runs.jobs import ensure_worker
 from nin_core.runs.live import POLL_S
 from nin_core.runs.store import RunStore
 from ui.state import get_store
 
-WIDTHS = {"variant": 210, "status": 125, "parameters": 80, "multiply-adds": 95, "training memory (MB)": 85,
-          "time (s)": 60, "examples/s": 75, "train loss": 70, "train acc": 65, "test acc": 65}
+WIDTHS = {"variant": 200, "status": 125, "runs": 45, "parameters": 80, "multiply-adds": 95,
+          "training memory (MB)": 85, "time (s)": 60, "examples/s": 75, "train loss": 70, "train acc": 65,
+          "test acc": 110, "last epoch": 70}
 BOOK_STYLE = "color: #666; font-style: italic"
 
 
@@ -26,40 +26,45 @@ def _styled(frame: pd.DataFrame):
     """The numbers as the table shows them; variants that did not learn in red, the book's rows in grey."""
     def paint(row: pd.Series) -> list[str]:
         status = row["status"]
-        style = BOOK_STYLE if status == exs.Verdict.REFERENCE else FAIL_STYLE if status in exs.BAD_ENDS else ""
+        bad = status in exs.BAD_ENDS or bool(row.get("went wrong"))
+        style = BOOK_STYLE if status == exs.Verdict.REFERENCE else FAIL_STYLE if bad else ""
         return [style] * len(row)
 
     return exs.display_frame(frame).style.apply(paint, axis=1)
 
 
 def _pick_size(ex: exs.Experiment, store: RunStore) -> exs.Experiment:
-    """The experiment at its own size, or at another one it has runs at (from the command line): at first the one
-    with the most done."""
+    """The experiment at its own size, at its quick look, or at another size it has runs at (from the command
+    line): at first the one with the most runs done."""
     runs = store.list_runs()
     options = exs.sizes(ex, runs)
-    if len(options) == 1:
-        return ex
     i = st.selectbox("Size", range(len(options)), exs.fullest_size(ex, options, runs), key=f"exercise-size-{ex.number}",
-                     format_func=lambda i: exs.size_text(options[i]) + (" (as prepared)" if i == 0 else ""))
+                     format_func=lambda i: exs.size_text(options[i]) + (
+                         " (as prepared: the size that answers the question)" if i == 0 else
+                         " (a quick look: its conclusion may differ)"))
     return ex.sized(**options[i])
 
 
 def experiment(ex: exs.Experiment) -> None:
     store = get_store()
     ex = _pick_size(ex, store)
+    if exs.is_quick_look(ex):
+        st.warning("A quick look: fewer images, epochs or seeds than the question needs. Its conclusion may differ "
+                   "from the one at the size as prepared.", icon=":material/speed:")
     runs = store.list_runs()
     found, todo = exs.variant_runs(ex, runs), exs.missing(ex, runs)
-    done = exs.done(found)
-    active = sum(r is not None and r.active for r in found.values())
+    done, total = exs.done(found), sum(len(v.seeds) for v in found.values())
+    active = sum(len(v.active) for v in found.values())
     text, button = st.columns([3, 1], vertical_alignment="center")
-    text.markdown(f"**{len(found)} variants**, each on {exs.size_text(ex.size)} at {ex.base.arch.resize} px: "
-                  f"{done} done, {active} queued or running, {len(todo)} to run.")
+    text.markdown(f"**{len(found)} variants × {exs.plural(ex.size['repeats'], 'seed')} = {total} runs**, each on "
+                  f"{exs.size_text(ex.size)} at {ex.base.arch.resize} px: {done} done, {active} queued or running, "
+                  f"{len(todo)} to run.")
     if todo:
         with st.spinner("Timing a few training steps on this device…"):
             rate = throughput(ex.base.train.device, ex.base.train.precision, home=store.home)
-        seconds = sum(estimate_run(config, rate).seconds for name, config in ex.configs().items() if name in todo)
+        seconds = sum(estimate_run(config, rate).seconds for _, config in todo)
         text.caption(f"{format_duration(seconds, about=True)} on {rate.device}, one run after another.")
-    label = f"Run the {len(todo)} missing variant{'s' if len(todo) != 1 else ''}" if todo else "All variants run"
+    label = f"Run the {len(todo)} missing run{'s' if len(todo) != 1 else ''}" if todo else "All runs done"
     if button.button(label, key=f"exercise-run-{ex.number}", type="primary", icon=":material/play_arrow:",
                      disabled=not todo, width="stretch"):
         ids = exs.queue_exercise(store, ex)
@@ -75,9 +80,9 @@ def _results(ex: exs.Experiment, was_active: bool) -> None:
     store = get_store()
     runs = store.list_runs()
     found = exs.variant_runs(ex, runs)
-    if was_active and not any(r is not None and r.active for r in found.values()):
+    if was_active and not any(v.active for v in found.values()):
         st.rerun(scope="app")
-    frame = exs.result_frame(ex, runs)
+    frame = exs.result_frame(ex, store)
     # The columns the conclusion speaks of, narrow enough to fit the page (the CSV has the settings and run ids).
     st.dataframe(_styled(frame), hide_index=True, column_order=list(WIDTHS), column_config={
         col: st.column_config.Column(width=width) for col, width in WIDTHS.items()})
@@ -87,15 +92,16 @@ def _results(ex: exs.Experiment, was_active: bool) -> None:
     if said:
         st.success(said, icon=":material/lightbulb:")
     else:
-        st.info("The conclusion is written from the runs' numbers as soon as two variants have a result.",
+        st.info("The conclusion is written from the runs' numbers as soon as two variants have every seed done.",
                 icon=":material/hourglass_top:")
-    points = exs.curves(ex, store, runs)
+    points, bands = exs.curves(ex, store, runs)
     if any(points.values()):
-        st.plotly_chart(curves_figure(points, ex.base.train.epochs), key=f"exercise-curves-{ex.number}")
+        st.plotly_chart(curves_figure(points, ex.base.train.epochs, bands), key=f"exercise-curves-{ex.number}")
+        if bands:
+            st.caption("Each variant's mean over its seeds, shaded from its lowest to its highest seed.")
     if ex.class_maps:
-        finished = {name: run for name, run in found.items() if run is not None and run.status in ENDED_BY_TRAINING}
-        key = tuple((name, run.id, run.checkpoint) for name, run in finished.items())
-        for name, png in _class_maps(key, finished):
+        key = tuple((name, run.id, run.checkpoint) for name, v in found.items() for run in v.done[:1])
+        for name, png in _class_maps(key, found):
             st.image(png, caption=f"{name}: the ten class maps of one test image, each with its mean (the logit)")
 
 

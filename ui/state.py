@@ -12,6 +12,7 @@ import streamlit as st
 from nin_core.network.config import PRESETS, ConfigError, ConfigIssue, RunConfig
 from nin_core.runs.store import RunStore
 from nin_core.runs.urlconfig import CONFIG_KEYS, closest_preset, decode, default_preset, encode, has_config
+from ui.text import as_text
 
 _CONFIG, _BASE, _PRESET, _VERSION = "nin.config", "nin.config_base", "nin.preset", "nin.config_version"
 URL_ISSUES = "nin.url_issues"
@@ -184,11 +185,11 @@ def _load_upload() -> None:
     try:
         config = RunConfig.from_json(upload.getvalue().decode("utf-8"))
     except UnicodeDecodeError:
-        ss["nin.upload_problem"] = f"{upload.name} is not a text file; nothing was changed."
+        ss["nin.upload_problem"] = f"{as_text(upload.name)} is not a text file; nothing was changed."
         return
     except ConfigError as e:
-        ss["nin.upload_problem"] = (f"{upload.name} was not loaded; nothing was changed. "
+        ss["nin.upload_problem"] = (f"{as_text(upload.name)} was not loaded; nothing was changed. "
                                     + " ".join(f"`{i.field}` {i.message}." for i in e.issues))
         return
     set_config(config)
-    st.toast(f"Loaded {upload.name}.", icon=":material/upload:")
+    st.toast(f"Loaded {as_text(upload.name)}.", icon=":material/upload:")

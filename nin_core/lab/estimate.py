@@ -119,10 +119,11 @@ class Estimate:
     train_images: int
     test_images: int
     epochs: int
+    runs: int = 1  # its repeats: one run per seed, one after another; the times are theirs summed
 
     @property
     def text(self) -> str:
-        return format_duration(self.seconds, about=True)
+        return format_duration(self.seconds, about=True) + (f" for its {self.runs} seeds" if self.runs > 1 else "")
 
     @property
     def takes_hours(self) -> bool:
@@ -139,7 +140,8 @@ class Estimate:
                       "a useful NiN in minutes.")
         else:
             advice = " Fewer epochs, fewer training images or a smaller resize shorten it."
-        return f"This run would take **{self.text}** on {self.device}.{advice}"
+        what = "These runs" if self.runs > 1 else "This run"
+        return f"{what} would take **{self.text}** on {self.device}.{advice}"
 
     def __str__(self) -> str:
         return f"{self.text} on {self.device}"
@@ -351,5 +353,6 @@ def estimate_run(config: RunConfig, rate: Throughput, *, mult_adds: int | None =
     else:
         train_s = 3 * mult_adds * n_train * t.epochs / rate.mult_adds_per_s + train_steps * rate.step_overhead_s
         eval_s = mult_adds * n_test * t.epochs / rate.mult_adds_per_s + eval_steps * rate.step_overhead_s / 3
-    return Estimate(train_s + eval_s + start_s, train_s, eval_s, rate.device, mult_adds, n_train, n_test,
-                    t.epochs)
+    runs = t.repeats  # the seeds train one after another
+    return Estimate(runs * (train_s + eval_s + start_s), runs * train_s, runs * eval_s, rate.device, mult_adds,
+                    n_train, n_test, t.epochs, runs)

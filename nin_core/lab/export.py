@@ -44,6 +44,9 @@ def _header(config: RunConfig) -> str:
         notes.append("float32, as the chapter (the dashboard's `auto` precision may train in bf16)")
     if t.processes > 1:
         notes.append(f"one device (the dashboard trains this on {t.processes} GPUs with DistributedDataParallel)")
+    if t.repeats > 1:
+        notes.append(f"one run, seed {t.seed}: the dashboard trains this over {t.repeats} seeds, {t.seed} to "
+                     f"{t.seed + t.repeats - 1}, one run each (set `seed` below for the others)")
     note = "".join(f"\nTrains in {n}." for n in notes)
     scheduled = _scheduled(t)
     title = fill(f"Network in Network (d2l 7.3) on Fashion-MNIST, exported from the NiN dashboard: "

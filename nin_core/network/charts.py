@@ -12,7 +12,7 @@ from pandas.io.formats.style import Styler
 from PIL import Image
 
 from nin_core.network.memory import format_bytes
-from nin_core.network.metrics import MetricPoint
+from nin_core.network.metrics import Band, MetricPoint
 from nin_core.network.shapes import ShapeTable
 
 CURVES = (("train_loss", "train loss", "solid"), ("train_acc", "train acc", "dash"), ("test_acc", "test acc", "dot"))
@@ -36,9 +36,11 @@ def curves_top(runs: dict[str, list[MetricPoint]]) -> tuple[float, list[str]]:
     return top * 1.05, [label for label, value in highest.items() if value > top * 1.05]
 
 
-def curves_figure(runs: dict[str, list[MetricPoint]], epochs: int | None = None) -> go.Figure:
+def curves_figure(runs: dict[str, list[MetricPoint]], epochs: int | None = None,
+                  bands: dict[str, dict[str, Band]] | None = None) -> go.Figure:
     """d2l's animator figure: train loss, train acc and test acc against epoch, one colour per run.
-    With one run the three curves take three colours, as in the book."""
+    With one run the three curves take three colours, as in the book. ``bands``: for a group of seeds drawn as
+    its mean, each curve's band from the lowest to the highest seed, shaded in the curve's colour."""
     fig = go.Figure()
     single = len(runs) == 1
     top, cut = curves_top(runs)
@@ -46,11 +48,15 @@ def curves_figure(runs: dict[str, list[MetricPoint]], epochs: int | None = None)
         for c, (attr, name, dash) in enumerate(CURVES):
             xs = [p.epoch for p in points if getattr(p, attr) is not None]
             ys = [getattr(p, attr) for p in points if getattr(p, attr) is not None]
+            colour = PALETTE[c if single else r % len(PALETTE)]
+            band = (bands or {}).get(label, {}).get(attr)
+            if band is not None:
+                _add_band(fig, band, colour, label)
             fig.add_trace(go.Scatter(
                 # plotly reads HTML in names (<a href>, <b>): a run's name, typed by someone, stays text
                 x=xs, y=ys, name=name if single else f"{escape(label, quote=False)}: {name}",
                 mode="lines+markers" if attr == "test_acc" or len(xs) < 3 else "lines",
-                line={"color": PALETTE[c if single else r % len(PALETTE)], "dash": "solid" if single else dash},
+                line={"color": colour, "dash": "solid" if single else dash},
                 legendgroup=label))
     fig.update_layout(xaxis_title="epoch", yaxis_title="loss / accuracy", height=380, yaxis_range=[0, top],
                       margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": -0.2},
@@ -60,6 +66,16 @@ def curves_figure(runs: dict[str, list[MetricPoint]], epochs: int | None = None)
     if epochs:
         fig.update_xaxes(range=[0, epochs])
     return fig
+
+
+def _add_band(fig: go.Figure, band: Band, colour: str, label: str) -> None:
+    """The band between the lowest and highest seed: the high edge, then the low one filled up to it."""
+    fill = "rgba({}, {}, {}, 0.18)".format(*(int(colour[i:i + 2], 16) for i in (1, 3, 5)))
+    fig.add_trace(go.Scatter(x=band.epochs, y=band.high, mode="lines", line={"width": 0}, showlegend=False,
+                             hoverinfo="skip", legendgroup=label))
+    fig.add_trace(go.Scatter(x=band.epochs, y=band.low, mode="lines", line={"width": 0}, fill="tonexty",
+                             fillcolor=fill, name="lowest to highest seed", showlegend=False, hoverinfo="skip",
+                             legendgroup=label))
 
 
 # --- tables and figures for the other pages ----------------------------------------------------------------

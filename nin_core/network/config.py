@@ -135,6 +135,10 @@ class TrainConfig:
                         affects=(Effect.MODEL,))
     seed: int = setting(0, label="Random seed", low=0, high=2**31 - 1, step=1, sweep=True,
                         affects=(Effect.MODEL, Effect.DATA))
+    repeats: int = setting(1, label="Repeats (seeds)", low=1, high=10, step=1, chapter=False,
+                           help="train over this many seeds (seed, seed + 1, …), one run each, shown as one group "
+                                "(mean ± sd): how far one setting beats another is only known beside this noise",
+                           affects=(Effect.RUNS,))
     schedule: str = setting("constant", label="LR schedule", choices=SCHEDULES, chapter=False, sweep=True,
                             help="constant: the chapter's; onecycle, cosine: up to the rate, then down; step: a "
                                  "tenth at half and three quarters of the run",
@@ -241,6 +245,11 @@ class RunConfig:
         arch_kw = {k: v for k, v in overrides.items() if SETTINGS[k].section == "arch"}
         train_kw = {k: v for k, v in overrides.items() if SETTINGS[k].section == "train"}
         return RunConfig(arch=replace(self.arch, **arch_kw), train=replace(self.train, **train_kw))
+
+    def seed_configs(self) -> list[RunConfig]:
+        """Each repeat's own run: seeds seed, seed + 1, …, each one run (repeats 1), the rest unchanged."""
+        seed = self.train.seed
+        return [self.with_overrides(seed=seed + i, repeats=1) for i in range(self.train.repeats)]
 
     # --- validation ----------------------------------------------------------------------------
     def validate(self) -> list[ConfigIssue]:
@@ -365,6 +374,9 @@ def validate(config: RunConfig) -> list[ConfigIssue]:
     if not bad & {"warmup_epochs", "epochs"} and t.warmup_epochs >= t.epochs:
         issues.append(ConfigIssue("train.warmup_epochs", f"must be shorter than the run ({t.epochs} epochs), got "
                                                          f"{t.warmup_epochs:g}"))
+    top = int(SETTINGS["seed"].spec.high or 0)
+    if not bad & {"seed", "repeats"} and t.seed + t.repeats - 1 > top:
+        issues.append(ConfigIssue("train.repeats", f"{t.repeats} seeds from {t.seed} go past the largest seed, {top}"))
     return issues
 
 

@@ -22,6 +22,16 @@ class MetricPoint:
     lr: float | None = None
 
 
+@dataclass(frozen=True)
+class Band:
+    """One curve of a group of runs (seeds): its mean, and the lowest and highest run, at each epoch of a grid."""
+
+    epochs: list[float]
+    mean: list[float]
+    low: list[float]
+    high: list[float]
+
+
 class Phase(StrEnum):
     """What a run is doing while it has not ended; once it has, its Progress's phase is the RunStatus it ended with."""
 

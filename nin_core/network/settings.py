@@ -34,6 +34,7 @@ class Effect(StrEnum):
     DATA = "data"  # the images and labels of the training batches
     EVALUATION = "evaluation"  # which images are evaluated, and how each is predicted
     PLACE = "place"  # where the run computes (device, processes): the same numbers, elsewhere
+    RUNS = "runs"  # how many runs a launch trains (one per seed), each of them unchanged
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from pandas.io.formats.style import Styler
 
 from nin_core.network.config import RunConfig
 from nin_core.network.durations import format_duration
+from nin_core.runs import noise
+from nin_core.runs.groups import Group
 from nin_core.runs.store import Run
 
 
@@ -18,34 +20,81 @@ def _channels(config: RunConfig) -> str:
     return "-".join(str(b.out_channels) for b in config.arch.blocks)
 
 
+# The result first, then what made it: a wide table scrolls, and the settings are the part one scrolls to.
+COLUMNS = ["id", "name", "status", "test acc", "train acc", "train loss", "examples/s", "duration", "channels",
+           "resize", "epochs", "lr", "batch", "optimizer", "train size", "device"]
+METRIC_COLUMNS = {"train loss": "train_loss", "train acc": "train_acc", "test acc": "test_acc",
+                  "examples/s": "examples_per_sec"}
+
+
+def _settings(config: RunConfig) -> dict:
+    a, t = config.arch, config.train
+    return {"channels": _channels(config), "resize": a.resize, "epochs": t.epochs, "lr": t.lr,
+            "batch": t.batch_size, "optimizer": t.optimizer, "train size": t.train_size or 60_000}
+
+
 def runs_frame(runs: list[Run]) -> pd.DataFrame:
     """Every run with its key settings, final metrics, duration and device."""
+    rows = [{"id": r.id, "name": r.name, "status": r.status, **_settings(r.config),
+             **{col: r.final.get(key) for col, key in METRIC_COLUMNS.items()},
+             "duration": format_duration(r.duration_s), "device": r.device or "—"} for r in runs]
+    return _numeric(pd.DataFrame(rows, columns=COLUMNS))
+
+
+def groups_frame(groups: list[Group]) -> pd.DataFrame:
+    """Every group as one row (a group of one is its run): the first run's id, the group's name, its status
+    (``2 finished · 1 diverged``), how many runs, the mean of each final metric over the runs that have it and the
+    test accuracy's standard deviation between seeds, the runs' durations summed."""
     rows = []
-    for r in runs:
-        a, t = r.config.arch, r.config.train
-        rows.append({
-            "id": r.id, "name": r.name, "status": r.status, "channels": _channels(r.config), "resize": a.resize,
-            "epochs": t.epochs, "lr": t.lr, "batch": t.batch_size, "optimizer": t.optimizer,
-            "train size": t.train_size or 60_000,
-            "train loss": r.final.get("train_loss"), "train acc": r.final.get("train_acc"),
-            "test acc": r.final.get("test_acc"), "examples/s": r.final.get("examples_per_sec"),
-            "duration": format_duration(r.duration_s), "device": r.device or "—",
-        })
-    columns = ["id", "name", "status", "channels", "resize", "epochs", "lr", "batch", "optimizer", "train size",
-               "train loss", "train acc", "test acc", "examples/s", "duration", "device"]
-    frame = pd.DataFrame(rows, columns=columns)
-    for col in ("train loss", "train acc", "test acc", "examples/s"):
-        frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    for g in groups:
+        first = g.by_seed[0]
+        acc = g.spread("test_acc")
+        rows.append({"id": first.id, "name": g.name, "status": g.status_text(), "runs": len(g.runs),
+                     **_settings(first.config),
+                     **{col: (s.mean if (s := g.spread(key)) else None) for col, key in METRIC_COLUMNS.items()},
+                     "± sd": acc.sd if acc else None, "duration": format_duration(g.duration_s if g.duration_s
+                                                                                  else None),
+                     "device": first.device or "—"})
+    columns = [*COLUMNS[:3], "runs", "test acc", "± sd", *COLUMNS[4:]]
+    return _numeric(pd.DataFrame(rows, columns=columns))
+
+
+def _numeric(frame: pd.DataFrame) -> pd.DataFrame:
+    for col in [*METRIC_COLUMNS, "± sd"]:
+        if col in frame:
+            frame[col] = pd.to_numeric(frame[col], errors="coerce")
     return frame
 
 
-RUNS_FORMATS = {"lr": "{:g}", "train loss": "{:.3f}", "train acc": "{:.1%}", "test acc": "{:.1%}",
+RUNS_FORMATS = {"lr": "{:g}", "train loss": "{:.3f}", "train acc": "{:.1%}", "test acc": "{:.1%}", "± sd": "{:.1%}",
                 "examples/s": "{:,.0f}"}
 
 
 def runs_styler(runs: list[Run]) -> Styler:
     """``runs_frame`` as shown: percentages, and "—" where a run has no such metric (it failed or is running)."""
     return runs_frame(runs).style.format(RUNS_FORMATS, na_rep="—")
+
+
+def groups_styler(groups: list[Group]) -> Styler:
+    """``groups_frame`` as shown, formatted as the runs' table."""
+    return groups_frame(groups).style.format(RUNS_FORMATS, na_rep="—")
+
+
+def group_label(group: Group) -> str:
+    """``#12 tiny``; for several seeds ``#12–14 tiny (3 seeds)``."""
+    ids = sorted(r.id for r in group.runs)
+    return f"#{ids[0]} {group.name}" if group.single else f"#{ids[0]}–{ids[-1]} {group.name} ({len(ids)} seeds)"
+
+
+def differences(groups: dict[str, Group]) -> list[str]:
+    """Each group's final test accuracy against the first one's, judged against the noise between seeds; and
+    what makes a group's figures partial. One line each."""
+    lines = [f"{label}: {g.problems()}" for label, g in groups.items() if g.problems()]
+    have = {label: g.values("test_acc") for label, g in groups.items() if g.values("test_acc")}
+    if len(have) < 2:
+        return lines
+    (ref_label, ref), *others = have.items()
+    return lines + [f"{label} against {ref_label}: {noise.compare(ref, accs).text()}" for label, accs in others]
 
 
 HYPERPARAMETERS = (

@@ -64,7 +64,7 @@ CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, epoch);
 """
 # Columns added since the first store: added to an older database when it is opened.
 ADDED_COLUMNS = {
-    "runs": {"resumes": "TEXT NOT NULL DEFAULT '[]'", "experiment": "TEXT"},
+    "runs": {"resumes": "TEXT NOT NULL DEFAULT '[]'", "experiment": "TEXT", "grp": "TEXT"},
     "metrics": {"lr": "REAL"},
 }
 
@@ -95,6 +95,7 @@ class Run:
     stop_requested: bool = False
     resumes: list = field(default_factory=list)  # each time it was continued: {"from_epoch", "to_epochs", "at"}
     experiment: str | None = None  # the chapter exercise it belongs to
+    group: str | None = None  # the repeats of one configuration over seeds share it (None: a run on its own)
 
     @property
     def active(self) -> bool:
@@ -182,16 +183,17 @@ class RunStore:
 
     # --- runs ------------------------------------------------------------------------------------
     def create_run(self, config: RunConfig, name: str | None = None, *, sweep: str | None = None,
-                   experiment: str | None = None, claim: bool = False) -> int:
-        """Queue a run. ``claim``: the calling process will train it itself, so no worker may take it meanwhile."""
+                   experiment: str | None = None, group: str | None = None, claim: bool = False) -> int:
+        """Queue a run. ``group``: the label its configuration's other seeds share. ``claim``: the calling process
+        will train it itself, so no worker may take it meanwhile."""
         clean = " ".join((name or "").split())[:100]
         pid, start, host = this_process() if claim else (None, None, None)
         with self._write() as db:
             cur = db.execute(
-                "INSERT INTO runs (name, status, config, sweep, experiment, created_at, pid, pid_start, host, "
-                "heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (clean, RunStatus.QUEUED, config.to_json(indent=None), sweep, experiment, time.time(), pid, start, host,
-                 time.time() if claim else None))
+                "INSERT INTO runs (name, status, config, sweep, experiment, grp, created_at, pid, pid_start, host, "
+                "heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (clean, RunStatus.QUEUED, config.to_json(indent=None), sweep, experiment, group, time.time(), pid,
+                 start, host, time.time() if claim else None))
             run_id = cur.lastrowid
             if run_id is None:  # sqlite sets it on every INSERT
                 raise RuntimeError("the database gave no id to the new run")
@@ -365,4 +367,4 @@ def _run(row: sqlite3.Row) -> Run:
         host=row["host"], progress=Progress.from_dict(json.loads(row["progress"])), final=json.loads(row["final"]),
         message=row["message"], hint=row["hint"], checkpoint=row["checkpoint"],
         stop_requested=bool(row["stop_requested"]), resumes=json.loads(row["resumes"]),
-        experiment=row["experiment"])
+        experiment=row["experiment"], group=row["grp"])

@@ -18,12 +18,14 @@ from typing import Any
 from nin_core.network.config import SETTINGS, ConfigIssue, RunConfig, parse_setting
 from nin_core.network.settings import format_value
 from nin_core.network.status import RunStatus
+from nin_core.runs.groups import queue_group
 from nin_core.runs.store import Run, RunStore
 
 # The settings a sweep may vary (their declarations say so), with what a person reads in the picker.
 SWEEPABLE: dict[str, str] = {name: s.spec.label for name, s in SETTINGS.items() if s.spec.sweep}
 MAX_SETTINGS = 2
 MAX_RUNS = 16
+MAX_TRAINED = 48  # the points' runs with their seeds (repeats)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,11 @@ class SweepPlan:
     @property
     def ok(self) -> bool:
         return bool(self.runs) and not self.issues
+
+    @property
+    def trained(self) -> int:
+        """How many runs it trains: each point over its seeds."""
+        return sum(run.config.train.repeats for run in self.runs)
 
     @property
     def settings(self) -> list[str]:
@@ -93,6 +100,10 @@ def plan_sweep(base: RunConfig, axes: Sequence[tuple[str, str]], base_name: str 
     if count > MAX_RUNS:
         plan.issues.append(ConfigIssue("sweep", f"{count} runs is more than {MAX_RUNS}: use fewer values"))
         return plan
+    if count * base.train.repeats > MAX_TRAINED:
+        plan.issues.append(ConfigIssue("sweep", f"{count} points × {base.train.repeats} seeds is more than "
+                                                f"{MAX_TRAINED} runs: use fewer values or repeats"))
+        return plan
     settings = [s for s, _ in axes]
     for combo in itertools.product(*values):
         overrides = dict(zip(settings, combo, strict=True))
@@ -131,11 +142,12 @@ def sweep_label(plan: SweepPlan, now: float | None = None) -> str:
 
 
 def queue_sweep(store: RunStore, plan: SweepPlan, label: str | None = None) -> list[int]:
-    """Queue every run of a valid plan under one sweep label; returns their ids in queue order."""
+    """Queue every run of a valid plan under one sweep label, each point over its seeds (a group); returns their
+    ids in queue order."""
     if not plan.ok:
         raise ValueError("; ".join(str(i) for i in plan.issues) or "the sweep has no runs")
     label = label or sweep_label(plan)
-    return [store.create_run(run.config, run.name, sweep=label) for run in plan.runs]
+    return [i for run in plan.runs for i in queue_group(store, run.config, run.name, sweep=label)]
 
 
 # --- the queue ----------------------------------------------------------------------------------------
