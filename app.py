@@ -7,6 +7,7 @@ if __name__ == "__main__":  # Streamlit runs this file for every page view
 else:  # `streamlit run app.py` imports it first: the app, served with the live panel's routes beside it
     import streamlit as st
 
+    import ui.preload  # noqa: F401 - once, before any session: first visits do not wait for imports
     from nin_core.runs.live import routes
 
     # the configuration is read by now (flags, config.toml): the routes go under its base path, as Streamlit's own

@@ -62,7 +62,8 @@ def experiment(ex: exs.Experiment) -> None:
     if todo:
         with st.spinner("Timing a few training steps on this device…"):
             rate = throughput(ex.base.train.device, ex.base.train.precision, home=store.home)
-        seconds = sum(estimate_run(config, rate).seconds for _, config in todo)
+        seconds = sum(estimate_run(config, rate, mult_adds=exs.cost(config.arch)[1], time_steps=False).seconds
+                      for _, config in todo)
         text.caption(f"{format_duration(seconds, about=True)} on {rate.device}, one run after another.")
     label = f"Run the {len(todo)} missing run{'s' if len(todo) != 1 else ''}" if todo else "All runs done"
     if button.button(label, key=f"exercise-run-{ex.number}", type="primary", icon=":material/play_arrow:",

@@ -329,10 +329,12 @@ def _timed_config(setting: str, config: RunConfig) -> StepTimes:
 
 # --- estimating ---------------------------------------------------------------------------------------
 
-def estimate_run(config: RunConfig, rate: Throughput, *, mult_adds: int | None = None) -> Estimate:
+def estimate_run(config: RunConfig, rate: Throughput, *, mult_adds: int | None = None,
+                 time_steps: bool = True) -> Estimate:
     """How long ``config`` trains on the device ``rate`` was measured on: from the rate, or for a small step
-    from the configuration's own steps timed there. ``mult_adds`` (per image) is taken from the shape table when
-    not given; a configuration whose shapes fail has no estimate (ValueError)."""
+    from the configuration's own steps timed there (unless ``time_steps`` is False: a page that lists many
+    configurations answers from the rate alone, at once). ``mult_adds`` (per image) is taken from the shape table
+    when not given; a configuration whose shapes fail has no estimate (ValueError)."""
     if mult_adds is None:
         table = shape_table(config.arch)
         if not table.ok:
@@ -346,7 +348,8 @@ def estimate_run(config: RunConfig, rate: Throughput, *, mult_adds: int | None =
     eval_steps = math.ceil(n_test / eval_batch) * t.epochs
     start_s = rate.startup_s
     work = mult_adds * t.batch_size
-    if rate.setting is not None and (work <= SMALL_STEP_MULT_ADDS or 3 * work / rate.mult_adds_per_s <= SHORT_STEP_S):
+    small = work <= SMALL_STEP_MULT_ADDS or 3 * work / rate.mult_adds_per_s <= SHORT_STEP_S
+    if time_steps and rate.setting is not None and small:
         timed = step_times(config, rate.setting)
         train_s, eval_s = train_steps * timed.step_s, eval_steps * timed.eval_batch_s
         start_s += timed.setup_s

@@ -301,9 +301,21 @@ NUMERIC = ("training memory (MB)", "time (s)", "examples/s", "train loss", "trai
 
 
 @lru_cache(maxsize=64)
-def _cost(arch: ArchConfig) -> tuple[int, int]:
+def cost(arch: ArchConfig) -> tuple[int, int]:
+    """Parameters and multiply-adds per image (remembered: a page draws the same variants on every rerun)."""
     table = shape_table(arch)
     return table.total_params, table.total_mult_adds
+
+
+@lru_cache(maxsize=64)
+def _training_mb(config: RunConfig) -> float:
+    return memory_estimate(config).train_bytes / MB
+
+
+@lru_cache(maxsize=1)
+def _book_training_mb() -> float:
+    """The seed's training memory in float32, as the book trained it."""
+    return memory_estimate(SEED, precision="float32").train_bytes / MB
 
 
 def _setting_value(config: RunConfig, name: str) -> Any:
@@ -340,11 +352,11 @@ def _variant_row(ex: Experiment, store: RunStore, found: VariantRuns) -> dict[st
     done_runs = found.done
     finals = [r.final for r in done_runs]
     accs = tuple(f["test_acc"] for f in finals if f.get("test_acc") is not None)
-    params, mult_adds = _cost(found.config.arch)
+    params, mult_adds = cost(found.config.arch)
     return {"variant": found.name, **{k: _setting_value(found.config, k) for k in ex.varied},
             "status": _status(found), "runs": len(done_runs), "seeds": len(found.seeds),
             "parameters": params, "multiply-adds": mult_adds,
-            "training memory (MB)": memory_estimate(found.config).train_bytes / MB,
+            "training memory (MB)": _training_mb(found.config),
             "time (s)": sum(r.duration_s or 0 for r in done_runs) if done_runs else None,
             **{col: _mean([f[key] for f in finals if f.get(key) is not None])
                for col, key in (("examples/s", "examples_per_sec"), ("train loss", "train_loss"),
@@ -356,10 +368,10 @@ def _variant_row(ex: Experiment, store: RunStore, found: VariantRuns) -> dict[st
 
 def _book_row(ex: Experiment, book: BookResult) -> dict[str, Any]:
     """The book's result, beside the seed's settings and costs (float32, as the book trained)."""
-    params, mult_adds = _cost(SEED.arch)
+    params, mult_adds = cost(SEED.arch)
     return {"variant": book.label, **{k: _setting_value(SEED, k) for k in ex.varied}, "status": Verdict.REFERENCE,
             "parameters": params, "multiply-adds": mult_adds,
-            "training memory (MB)": memory_estimate(SEED, precision="float32").train_bytes / MB,
+            "training memory (MB)": _book_training_mb(),
             "examples/s": book.examples_per_sec, "train loss": book.train_loss, "train acc": book.train_acc,
             "test acc": book.test_acc, "test accs": ()}
 
@@ -625,6 +637,17 @@ EXERCISES: dict[int, Exercise] = {e.number: e for e in (
 )}
 
 
+def warm() -> None:
+    """Each variant's costs and the book's, computed once ahead (the Exercises page's first visit draws at once)."""
+    cost(SEED.arch)
+    _book_training_mb()
+    for ex in EXERCISES.values():
+        if isinstance(ex, Experiment):
+            for config in ex.configs().values():
+                cost(config.arch)
+                _training_mb(config)
+
+
 def exercise(number: int) -> Exercise:
     try:
         return EXERCISES[number]
@@ -740,7 +763,7 @@ def resource_frame(batch: int | None = None, measured: Mapping[str, dict] | None
     measured = measured or {}
     for label, config in RESOURCE_CONFIGS.items():
         b = batch or config.train.batch_size
-        params, mult_adds = _cost(config.arch)
+        params, mult_adds = cost(config.arch)
         estimate = memory_estimate(config, b, "float32")
         found = measured.get(label, {})
         rows.append({"configuration": label, "batch": b, "parameters": params, "multiply-adds": mult_adds,

@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from scipy import stats
-
 ALPHA = 0.05  # a difference is called better or worse when Welch's test gives p below this
 
 
@@ -87,6 +85,8 @@ def compare(reference: Sequence[float], other: Sequence[float], alpha: float = A
     if a.sd == 0 and b.sd == 0:  # identical runs on each side (deterministic training): no noise at all
         finding = Finding.WITHIN_NOISE if delta == 0 else (Finding.BETTER if delta > 0 else Finding.WORSE)
         return Difference(delta, delta, delta, 0.0 if delta else 1.0, finding, a.n, b.n)
+    from scipy import stats  # a second or two to import on a busy machine: only when there is a spread to judge
+
     test = stats.ttest_ind(other, reference, equal_var=False)
     ci = test.confidence_interval(1 - alpha)
     p = float(test.pvalue)
