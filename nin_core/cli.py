@@ -1,4 +1,4 @@
-"""``python -m nin_core``: shapes, train, predict, inspect, runs, bench, exercise, code (and ``work``, the
+"""``python -m nin_core``: shapes, train, predict, inspect, runs, bench, exercise, code, search (and ``work``, the
 dashboard's background trainer).
 
 Bad input of any kind gets one line on stderr and exit status 2, never a traceback.
@@ -509,6 +509,50 @@ def cmd_work(args: argparse.Namespace) -> int:
     return 0
 
 
+def _search_args(p: argparse.ArgumentParser) -> None:
+    from nin_core.lab.search import PRUNERS, SAMPLERS
+
+    p.add_argument("--study", required=True, help="the study's name: the same name continues it")
+    p.add_argument("--param", action="append", default=[], metavar="SETTING[=RANGE|CHOICES]",
+                   help="a setting to search: lr=0.01..0.5:log, batch_size=64,128,256, batch_norm (every value); "
+                        "none: the study's own space (it must exist)")
+    p.add_argument("--trials", type=int, help="trials this worker runs (default 20 without --minutes)")
+    p.add_argument("--minutes", type=float, help="start no trial after this many minutes")
+    p.add_argument("--sampler", choices=SAMPLERS, default="tpe")
+    p.add_argument("--pruner", choices=PRUNERS, default="asha", help="asha: successive halving")
+    p.add_argument("--storage", help="where the study lives, shared by every worker: an SQLAlchemy URL "
+                                     "(postgresql://user@host/db, mysql://…, sqlite:///file) or journal:PATH "
+                                     "(default: search.db beside the run store)")
+    _config_args(p, list(SETTINGS))
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """A search's trials in this process, each a run in the store; progress on stderr, the best configuration as
+    JSON on stdout."""
+    import optuna
+
+    from nin_core.lab.search import SearchSpec, best_json, default_storage, parse_param, run_search, stored_spec
+    from nin_core.runs.store import RunStore
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # the trials' own lines say what Optuna's would
+    store = RunStore()
+    trials = args.trials if args.trials is not None or args.minutes is not None else 20
+    if args.param:
+        parsed = [parse_param(text) for text in args.param]
+        issues = [issue for _, issue in parsed if issue]
+        if issues:
+            raise ConfigError(issues)
+        spec = SearchSpec(args.study, tuple(p for p, _ in parsed if p), _load_config(args), args.sampler,
+                          args.pruner, trials, args.minutes, args.storage)
+    else:
+        spec = replace(stored_spec(args.study, args.storage or default_storage(store)), sampler=args.sampler,
+                       pruner=args.pruner, trials=trials, minutes=args.minutes, storage=args.storage)
+    study = run_search(spec, store, say=lambda line: print(line, file=sys.stderr, flush=True),
+                       should_stop=_stop_on_signal())
+    print(best_json(study))  # null while no trial has completed (all pruned or failed so far)
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None] | None, Callable]] = {
     # name: its help, what adds its arguments, what runs it; in the order --help lists them
     "shapes": ("per-layer output shapes, parameters and multiply-adds", _shapes_args, cmd_shapes),
@@ -521,6 +565,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None] | None,
     "exercise": ("run one of the chapter's exercises as an experiment and print its table", _exercise_args,
                  cmd_exercise),
     "code": ("a standalone PyTorch script that builds and trains the configuration", _code_args, cmd_code),
+    "search": ("search settings with Optuna, each trial a run judged on a validation split", _search_args,
+               cmd_search),
     "work": ("train queued runs one after another (the dashboard starts this)", None, cmd_work),
 }
 

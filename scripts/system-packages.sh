@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what pip cannot: the real Fashion-MNIST files (Debian's dataset-fashion-mnist) and, with --browser,
-# Chromium for the end-to-end tests. Where apt is not available or we are not root, it says what to do instead:
+# Installs what pip cannot: the real Fashion-MNIST files (Debian's dataset-fashion-mnist) and, with --browser (the
+# whole test suite), Chromium for the end-to-end tests and PostgreSQL for the search's shared-storage test (which
+# starts its own server in a temporary folder; the package's own cluster is not used). Where apt is not available or we are not root, it says what to do instead:
 # the data can also come from NIN_DATASET_DIR or torchvision's download on first use.
 set -euo pipefail
 
@@ -12,6 +13,9 @@ if [ -z "${NIN_DATASET_DIR:-}" ] && [ ! -e /usr/share/datasets/fashion-mnist/tra
 fi
 if [ "${1:-}" = "--browser" ] && [ -z "${NIN_SKIP_BROWSER:-}" ] && ! command -v chromium >/dev/null; then
   need+=(chromium)
+fi
+if [ "${1:-}" = "--browser" ] && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  need+=(postgresql)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
@@ -30,5 +34,8 @@ echo "  Fashion-MNIST: set NIN_DATASET_DIR to a folder with its four IDX files, 
 if [[ " ${need[*]} " == *" chromium "* ]]; then
   echo "  The browser tests need Chromium at /usr/bin/chromium (or NIN_SKIP_BROWSER=1 to skip them)." >&2
   exit 1
+fi
+if [[ " ${need[*]} " == *" postgresql "* ]]; then
+  echo "  The search's PostgreSQL test needs Debian's postgresql package (initdb, pg_ctl); it is skipped without." >&2
 fi
 exit 0

@@ -142,16 +142,26 @@ def test_uploaded_image_names_are_shown_as_text_on_predict_and_look_inside(store
     explore.file_uploader[0].set_value(broken).run()
     found += shown(explore)
     # predict: the prediction's heading and the broken file's warning; look inside: its title, then its warning
-    assert len(found) >= 4, found
+    assert len(found) == 4, found
     for html in found:
         assert_as_text(html)
 
 
-def test_a_configuration_files_name_is_shown_as_text(nin_home):
-    for content in (b"{not json", b"\xff\xfe"):  # not a configuration; not text at all
+def test_a_configuration_files_name_and_what_it_holds_are_shown_as_text(nin_home):
+    """The file's name, and the setting names and values its message quotes from the file, all chosen by whoever
+    wrote it; a backtick in a setting's name must not end the code span it is shown in."""
+    import json
+
+    value = "![](http://h/x) [v](javascript:0)"  # short enough to be quoted whole
+    quoted = {b"{not json": [], b"\xff\xfe": [],  # not a configuration; not text at all: the name only
+              json.dumps({NAME + " `": 1}).encode(): [NAME + " `"],  # a setting that does not exist
+              json.dumps({"arch": {"batch_norm": value}, "train": {}}).encode(): [value]}
+    for content, quotes in [*quoted.items(), (TINY.to_json().encode(), [])]:  # last: "Loaded ….json."
         at = AppTest.from_file(APP, default_timeout=60)
         at.run()
         upload = next(u for u in at.file_uploader if u.label == "Load a configuration (JSON)")
         upload.set_value((NAME + ".json", content, "application/json")).run()
         [html] = shown(at)
-        assert_as_text(html)
+        for text in [NAME + ".json", *quotes]:  # each as written
+            assert escape(text, quote=False) in html, html
+        assert "<img" not in html and "<a " not in html, html

@@ -32,6 +32,7 @@ _BADGES = {
     RunStatus.FINISHED: ("green", ":material/check_circle:"), RunStatus.STOPPED: ("orange", ":material/stop_circle:"),
     RunStatus.DIVERGED: ("red", ":material/trending_up:"), RunStatus.STALLED: ("red", ":material/pause_circle:"),
     RunStatus.FAILED: ("red", ":material/error:"), RunStatus.INTERRUPTED: ("orange", ":material/cancel:"),
+    RunStatus.PRUNED: ("violet", ":material/content_cut:"),
 }
 # What this session did, so that what others did (another tab, the command line) can be told apart and said.
 _LAUNCHED, _STOPPED, _LAST = "nin.launched_here", "nin.stopped_here", "nin.panel_last"

@@ -1,7 +1,8 @@
 """What the pages need, loaded once when the server starts (not a page): the modules they import (torch, pandas,
-plotly, SciPy: seconds each on a busy 2-core machine), then, in the background, the exercises' costs. A person's
-first visit to a page then does not wait for them."""
+plotly, SciPy: seconds each on a busy 2-core machine), then, in the background, the exercises' costs and the data
+set's images. A person's first visit to a page then does not wait for them."""
 
+import contextlib
 import threading
 
 import pandas.io.formats.style  # noqa: F401 - the runs' and exercises' tables
@@ -12,9 +13,20 @@ import torch  # noqa: F401
 import nin_core.lab.estimate  # noqa: F401
 import nin_core.lab.explorer  # noqa: F401
 import nin_core.lab.export  # noqa: F401
+import nin_core.lab.search  # noqa: F401 - Optuna and its figures
 import nin_core.network.evaluation  # noqa: F401
 import nin_core.network.predict  # noqa: F401
 import nin_core.runs.charts  # noqa: F401
 from nin_core.lab import exercises
+from nin_core.network.data import DataNotFoundError, load_fashion_mnist
 
-threading.Thread(target=exercises.warm, name="warm-exercises", daemon=True).start()
+
+def _warm() -> None:
+    exercises.warm()
+    # Predict's and Look inside's test images: the data set read once (a third of a second), never downloaded; with
+    # no usable data set here, the page that needs one says why when asked
+    with contextlib.suppress(DataNotFoundError, ValueError, OSError):
+        load_fashion_mnist(download=False)
+
+
+threading.Thread(target=_warm, name="warm-pages", daemon=True).start()

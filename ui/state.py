@@ -12,7 +12,7 @@ import streamlit as st
 from nin_core.network.config import PRESETS, ConfigError, ConfigIssue, RunConfig
 from nin_core.runs.store import RunStore
 from nin_core.runs.urlconfig import CONFIG_KEYS, closest_preset, decode, default_preset, encode, has_config
-from ui.text import as_text
+from ui.text import as_code, as_text
 
 _CONFIG, _BASE, _PRESET, _VERSION = "nin.config", "nin.config_base", "nin.preset", "nin.config_version"
 URL_ISSUES = "nin.url_issues"
@@ -36,6 +36,7 @@ def app_navigation():
         st.Page("pages/explore.py", title="Look inside", icon=":material/layers:"),
         st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
         st.Page("pages/exercises.py", title="Exercises", icon=":material/school:"),
+        st.Page("pages/search.py", title="Search", icon=":material/travel_explore:"),
     ])
 
 
@@ -189,7 +190,7 @@ def _load_upload() -> None:
         return
     except ConfigError as e:
         ss["nin.upload_problem"] = (f"{as_text(upload.name)} was not loaded; nothing was changed. "
-                                    + " ".join(f"`{i.field}` {i.message}." for i in e.issues))
+                                    + " ".join(f"{as_code(i.field)} {as_text(i.message)}." for i in e.issues))
         return
     set_config(config)
     st.toast(f"Loaded {as_text(upload.name)}.", icon=":material/upload:")

@@ -15,6 +15,7 @@ class RunStatus(StrEnum):
     STALLED = "stalled"  # every class map died, or a whole first epoch at chance level
     FAILED = "failed"  # an error (bad data, out of memory, a crash)
     INTERRUPTED = "interrupted"  # its process died (killed, machine restarted); found so by the next reader
+    PRUNED = "pruned"  # a search's trial stopped early by its pruner: its validation accuracy was behind the others'
 
 
 ACTIVE = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
@@ -23,5 +24,5 @@ ENDED_BY_TRAINING = frozenset({RunStatus.FINISHED, RunStatus.STALLED, RunStatus.
 # Runs whose checkpoint is a model someone meant to keep.
 PREDICTABLE = frozenset({RunStatus.FINISHED, RunStatus.STOPPED})
 # Runs that can train on from their checkpoint.
-CONTINUABLE = frozenset({RunStatus.STOPPED, RunStatus.INTERRUPTED, RunStatus.FINISHED})
+CONTINUABLE = frozenset({RunStatus.STOPPED, RunStatus.INTERRUPTED, RunStatus.FINISHED, RunStatus.PRUNED})
 PROBLEMS = frozenset({RunStatus.DIVERGED, RunStatus.STALLED, RunStatus.FAILED, RunStatus.INTERRUPTED})

@@ -4,6 +4,7 @@ test accuracy."""
 from __future__ import annotations
 
 import math
+from html import escape
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -123,28 +124,25 @@ def hyperparameter_frame(runs: list[Run]) -> pd.DataFrame:
 
 
 def hyperparameter_figure(runs: list[Run]) -> go.Figure:
-    """Parallel coordinates: each run a line through its hyperparameters, coloured by its test accuracy. Settings
-    every run shares are left out (all are kept when none differs); few distinct values get their own ticks."""
+    """Test accuracy against each hyperparameter, one panel each, a point per run (its id and name on hover).
+    Settings every run shares are left out (all are kept when none differs). Drawn as SVG: parallel coordinates
+    need WebGL, which a browser without a GPU draws in software, for seconds."""
+    from plotly.subplots import make_subplots
+
     frame = hyperparameter_frame(runs)
     names = [name for name, _ in HYPERPARAMETERS] + ["optimizer"]
     varying = [name for name in names if frame[name].nunique() > 1] or names
-    dims = []
-    for name in varying:
-        if name == "optimizer":
-            options = sorted(set(frame["optimizer"]))
-            dims.append({"label": name, "values": [options.index(o) for o in frame[name]],
-                         "tickvals": list(range(len(options))), "ticktext": options})
-            continue
-        dim = {"label": name, "values": frame[name].tolist()}
-        distinct = sorted(set(dim["values"]))
-        if len(distinct) <= 6:
-            dim["tickvals"] = distinct
-            dim["ticktext"] = [f"{10 ** v:g}" if name == "lr (log)" else f"{v:g}" for v in distinct]
-        dims.append(dim)
-    dims.append({"label": "test acc", "values": frame["test acc"].tolist(), "tickformat": ".1%"})
-    fig = go.Figure(go.Parcoords(
-        line={"color": frame["test acc"].tolist(), "colorscale": "Viridis", "showscale": True,
-              "colorbar": {"title": {"text": "test acc"}, "tickformat": ".0%"}},
-        dimensions=dims))
-    fig.update_layout(height=380, margin={"l": 60, "r": 40, "t": 50, "b": 20})
+    cols = min(len(varying), 5)
+    fig = make_subplots(rows=math.ceil(len(varying) / cols), cols=cols, shared_yaxes=True,
+                        subplot_titles=[n.removesuffix(" (log)") for n in varying], vertical_spacing=0.2)
+    hover = [f"#{i} {escape(name, quote=False)}" for i, name in zip(frame["id"], frame["name"], strict=True)]
+    for k, name in enumerate(varying):
+        lr = name == "lr (log)"
+        fig.add_trace(go.Scatter(x=10 ** frame[name] if lr else frame[name], y=frame["test acc"], mode="markers",
+                                 text=hover, hovertemplate="%{text}: %{y:.1%}<extra></extra>", showlegend=False),
+                      row=k // cols + 1, col=k % cols + 1)
+        if lr:  # rates span decades
+            fig.update_xaxes(type="log", row=k // cols + 1, col=k % cols + 1)
+    fig.update_yaxes(tickformat=".0%", title_text="test acc", col=1)
+    fig.update_layout(height=260 * math.ceil(len(varying) / cols) + 40, margin={"l": 60, "r": 20, "t": 40, "b": 30})
     return fig

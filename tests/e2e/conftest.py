@@ -148,7 +148,7 @@ def wait_idle(page, timeout: float = LONG) -> None:
         1, timeout=timeout)
 
 
-PAGE_TITLES = ["Playground & training", "Shapes", "Predict", "Look inside", "Runs", "Exercises"]
+PAGE_TITLES = ["Playground & training", "Shapes", "Predict", "Look inside", "Runs", "Exercises", "Search"]
 
 
 def open_app(page, server: Server, title: str | None = None) -> None:

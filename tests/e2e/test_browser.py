@@ -37,7 +37,7 @@ from .conftest import (
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PAGES = {"": "Network in Network playground", "shapes": "Shapes", "predict": "Predict", "explore": "Look inside",
-         "runs": "Runs", "exercises": "Exercises"}
+         "runs": "Runs", "exercises": "Exercises", "search": "Search"}
 
 
 def test_every_page_opens_without_an_error(page, server):

@@ -1,0 +1,42 @@
+"""Search: choose settings and their ranges, let Optuna sample them, stop hopeless trials early, and see which
+settings mattered; each trial is a run (on *Runs*) judged on a validation split, never the test set."""
+
+import streamlit as st
+
+from nin_core.lab.search import default_storage, start_worker, worker_running
+from nin_core.network.config import ConfigError
+from ui import search_parts as parts
+from ui.state import get_config, get_store, inside_app
+
+inside_app()
+
+REFRESH_S = 3.0  # while a worker runs, its new trials show within this
+
+st.title("Search")
+st.caption("Each trial trains the base configuration with the searched settings sampled by Optuna, as a run of its "
+           "own, and is judged on its validation accuracy after every epoch; the pruner stops trials that fall "
+           "behind. From the shell, on one machine or many sharing a storage: `python -m nin_core search`.")
+store = get_store()
+spec, issues = parts.search_form(get_config())
+parts.show_issues(issues)
+if st.button("Start search", type="primary", disabled=bool(issues), icon=":material/play_arrow:"):
+    try:
+        start_worker(spec, store)
+        st.success(f"Search {spec.study!r} started in the background: its trials appear below and on *Runs*.")
+    except ConfigError as e:
+        parts.show_issues(e.issues)
+
+st.divider()
+
+
+@st.fragment(run_every=REFRESH_S if worker_running(store, spec.study) else None)
+def shown_study() -> None:
+    study = parts.pick_study(spec.storage or default_storage(store), spec.study)
+    if study is None:
+        return
+    if worker_running(store, study.study_name):
+        st.caption(":material/autorenew: a worker started here is adding trials")
+    parts.study_view(study, store)
+
+
+shown_study()
