@@ -6,11 +6,17 @@ headless Chromium tabs following it on the training page; the conditions take tu
 on all of them alike. Each run's figure is the one it records (d2l's examples/sec over its training time).
 
 Every run waits for the device until its tabs show it (the bench holds the device's lock meanwhile), so opening
-the tabs is not counted, only following the run. Also reported, over each run's training: the CPU seconds the
-app server and the browser used per second, the largest gap between two updates of the run's progress as the
-tab saw them, and the load (the 1-minute average, and the cores other processes kept busy).
+the tabs is not counted, only following the run. ``--click`` measures what a user's run pays instead: the server
+started as ``make run`` starts it, a fresh tab opened on the run's link, Train clicked as soon as the page has drawn
+and the tab following the run to its end (the click's rerun, plotly.js loading and the worker starting all fall in
+the run's first seconds), against the same run from the CLI (``python -m nin_core train``) with the server idle.
+
+Also reported, over each run's training: the CPU seconds the app server and the browser used per second, the
+largest gap between two updates of the run's progress as the tab saw them, and the load (the 1-minute average, and
+the cores other processes kept busy).
 
     python -m nin_core.watchbench                          # tiny and cpu, 0/1/2 tabs, 2 rounds: ~5 min idle
+    python -m nin_core.watchbench --click                  # as a user: Train clicked in a fresh tab, against the CLI
     python -m nin_core.watchbench --presets tiny --rounds 1 --tabs 0 1
     OMP_WAIT_POLICY=PASSIVE python -m nin_core.watchbench  # the worker inherits the environment: try a setting
 """
@@ -32,12 +38,14 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 from nin_core import ROOT
 from nin_core.network.config import FASHION_MNIST_TRAIN, PRESETS
 from nin_core.network.status import RunStatus
 from nin_core.runs.jobs import _device_lock_path, _flock, ensure_worker, worker_pid_path
 from nin_core.runs.store import RunStore
+from nin_core.runs.urlconfig import encode
 
 CHROMIUM = os.environ.get("NIN_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
@@ -47,6 +55,7 @@ RUNS = {"tiny": {"train_size": 20_000, "epochs": 3, "test_size": 1000},
         "cpu": {"train_size": 20_000, "epochs": 1, "test_size": 1000}}
 SETTLE_S = 2.0  # after the tabs show the queued run, before it may start: the page's first draw is over
 TICK = os.sysconf("SC_CLK_TCK")
+NO_WORKER = -1  # no process has it: the CPU read before a run's worker exists (all its CPU then counts)
 
 # Installed in each tab: [time in ms, text] each time the run's progress text changed, as the person watching sees it.
 WATCH_JS = """() => {
@@ -87,17 +96,19 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_app(home: Path, log: Path, timeout_s: float = 90) -> Iterator[tuple[str, subprocess.Popen]]:
+def serve_app(home: Path, log: Path, timeout_s: float = 90, *, as_make_run: bool = False
+              ) -> Iterator[tuple[str, subprocess.Popen]]:
     """`streamlit run app.py` on a free 127.0.0.1 port with ``home`` as its NIN_HOME: (its address, its process),
-    stopped (by its process group) at the end. AppDidNotStart if it does not come up (the browser tests share
-    this)."""
+    stopped (by its process group) at the end; ``as_make_run``: with the Makefile's arguments only (its file
+    watcher on). AppDidNotStart if it does not come up (the browser tests share this)."""
     port = free_port()
     env = os.environ | {"NIN_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    extra = [] if as_make_run else ["--server.headless", "true", "--server.fileWatcherType", "none",
+                                    "--browser.gatherUsageStats", "false"]
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
-             "--browser.gatherUsageStats", "false"],
+             "--server.address", "127.0.0.1", *extra],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -229,6 +240,60 @@ class Bench:
                            used["busy"] - used["server"] - used["browser"] - used["worker"] - used["bench"],
                            (load_before, load_1min()), max(gaps) if gaps else None)
 
+    def measure_click(self, preset: str, watched: bool, round_: int) -> Measurement:
+        """One run as a user makes it: watched, a fresh tab on the run's link, Train clicked once the page has
+        drawn, the tab kept on the run to its end; unwatched, the same run from the CLI, the server idle. The CPU
+        columns cover the click (or the command's start) to the run's last step."""
+        config = PRESETS[preset].with_overrides(**RUNS[preset] | self.size)
+        load_before = load_1min()
+        if watched:
+            context = self.browser.new_context(viewport=VIEWPORT)
+            page = context.new_page()
+            page.set_default_timeout(180_000)
+            page.goto(f"{self.url}/?{urlencode(encode(config, preset))}")
+            page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
+            train = page.get_by_role("button", name="Train", exact=True)
+            before = self._cpu(NO_WORKER)
+            train.click()
+            page.evaluate(WATCH_JS)
+            while not self.store.list_runs():
+                time.sleep(0.05)
+            run_id = self.store.list_runs()[0].id
+            while (worker := self.store.get_run(run_id).pid) is None:  # the background worker that claimed it
+                time.sleep(0.05)
+        else:
+            context = page = None
+            before = self._cpu(NO_WORKER)
+            (path := self.store.home / "click.json").write_text(config.to_json())
+            cli = subprocess.Popen([sys.executable, "-m", "nin_core", "train", "--config", str(path), "--quiet"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT,
+                                   env=os.environ | {"NIN_HOME": str(self.store.home)}, text=True)
+            worker = cli.pid
+            while not self.store.list_runs() or not self.store.list_runs()[0].active:
+                if cli.poll() is not None:
+                    raise RuntimeError(f"the CLI run ended at once: {cli.communicate()[1]}")
+                time.sleep(0.05)
+            run_id = self.store.list_runs()[0].id
+        after = self._train_end(run_id, worker)
+        while (run := self.store.get_run(run_id)).active:
+            time.sleep(0.2)
+        gap = self._max_gap(page) if page is not None else None
+        if context is not None:
+            context.close()
+        if not watched:
+            cli.wait(timeout=60)
+        self.store.delete_run(run_id)  # the next turn finds the store as this one did: its run is the newest
+        if run.status != RunStatus.FINISHED:
+            raise RuntimeError(f"run {run_id} ended {run.status}: {run.message}")
+        wall = after["wall"] - before["wall"]
+        used = {k: (after[k] - before[k]) / wall for k in before}
+        images = config.train.train_size or FASHION_MNIST_TRAIN - config.train.validation_size
+        return Measurement(preset, int(watched), round_, run_id, run.final["examples_per_sec"],
+                           images * config.train.epochs / run.final["examples_per_sec"],
+                           used["server"], used["browser"], used["worker"],
+                           used["busy"] - used["server"] - used["browser"] - used["worker"] - used["bench"],
+                           (load_before, load_1min()), gap)
+
     def _cpu(self, worker: int) -> dict[str, float]:
         tree = _children()
         server = {self.server.pid} | descendants(self.server.pid, tree)
@@ -308,22 +373,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="each condition this many times, taking turns")
     parser.add_argument("--train-size", type=int, help="training images of every run (default: as RUNS says)")
     parser.add_argument("--epochs", type=int, help="epochs of every run (default: as RUNS says)")
+    parser.add_argument("--click", action="store_true",
+                        help="as a user: Train clicked in a fresh tab (1) against the same run from the CLI (0)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     args = parser.parse_args(argv)
+    tabs = [0, 1] if args.click else args.tabs
     size = {k: v for k, v in (("train_size", args.train_size), ("epochs", args.epochs)) if v is not None}
     from playwright.sync_api import sync_playwright
 
     results: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="nin-watchbench-") as tmp, \
-            serve_app(Path(tmp) / "home", Path(tmp) / "streamlit.log") as (url, server), \
+            serve_app(Path(tmp) / "home", Path(tmp) / "streamlit.log", as_make_run=args.click) as (url, server), \
             sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         bench = Bench(url, server, Path(tmp) / "home", browser, size)
         try:
             bench.warm_up()
-            for round_, tabs in turns(args.tabs, args.rounds):
+            for round_, n in turns(tabs, args.rounds):
                 for preset in args.presets:
-                    results.append(bench.measure(preset, tabs, round_))
+                    results.append(bench.measure_click(preset, bool(n), round_) if args.click
+                                   else bench.measure(preset, n, round_))
                     if args.format == "text":
                         print(to_text(results[-1:], []).splitlines()[1], file=sys.stderr, flush=True)
         finally:
