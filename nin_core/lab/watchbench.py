@@ -296,8 +296,9 @@ class Bench:
 
     def _cpu(self, worker: int) -> dict[str, float]:
         tree = _children()
-        server = {self.server.pid} | descendants(self.server.pid, tree)
         worker_tree = {worker} | descendants(worker, tree)
+        # A worker the page started is the server's child: counted as the worker's, not the server's.
+        server = ({self.server.pid} | descendants(self.server.pid, tree)) - worker_tree
         ours = descendants(os.getpid(), tree) - server - worker_tree
         return {"wall": time.monotonic(), "busy": busy_cpu_seconds(), "server": cpu_seconds(server),
                 "browser": cpu_seconds(ours), "worker": cpu_seconds(worker_tree), "bench": cpu_seconds({os.getpid()})}
