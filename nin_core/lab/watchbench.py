@@ -240,7 +240,8 @@ class Bench:
                            used["busy"] - used["server"] - used["browser"] - used["worker"] - used["bench"],
                            (load_before, load_1min()), max(gaps) if gaps else None)
 
-    def measure_click(self, preset: str, watched: bool, round_: int) -> Measurement:
+    def measure_click(self, preset: str, watched: bool, round_: int) -> Measurement:  # longer than 40 lines: both
+        # sides of the comparison in one place, step for step, so that what differs between them is plain to see
         """One run as a user makes it: watched, a fresh tab on the run's link, Train clicked once the page has
         drawn, the tab kept on the run to its end; unwatched, the same run from the CLI, the server idle. The CPU
         columns cover the click (or the command's start) to the run's last step."""
