@@ -443,12 +443,11 @@ def _after_trial(say: Callable[[str], None], should_stop: Callable[[], bool]
 
 def best_config(study: optuna.Study) -> RunConfig | None:
     """The best complete trial's configuration (its run's, as trained), or None before any trial completed."""
-    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
-    if not complete:
+    try:
+        best = study.best_trial  # the one final_name and the page name: Optuna's own choice
+    except ValueError:  # no trial has completed yet
         return None
-    best = max(complete, key=lambda t: t.value if t.value is not None else float("-inf"))
-    base = RunConfig.from_dict(study.user_attrs["base"])
-    return base.with_overrides(**best.params)
+    return RunConfig.from_dict(study.user_attrs["base"]).with_overrides(**best.params)
 
 
 def final_config(study: optuna.Study) -> RunConfig | None:
