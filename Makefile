@@ -3,11 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
+STREAMLIT_FLAGS ?=
 
 .PHONY: run test lint setup system screenshots clean
 
 run: setup
-	$(BIN)/streamlit run app.py --server.port $(PORT) --server.address 127.0.0.1
+	$(BIN)/streamlit run app.py --server.port $(PORT) --server.address 127.0.0.1 $(STREAMLIT_FLAGS)
 
 test: setup lint
 	bash scripts/system-packages.sh --browser
