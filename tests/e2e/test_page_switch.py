@@ -121,8 +121,8 @@ def switch(page, title: str) -> tuple[float, float]:
     return handle.json_value() / 1000, max(others, 0.0)
 
 
-@pytest.mark.xfail(reason="issue 24, open: on 2026-12-04's host (no AVX-512) the first switch to Shapes took 1.9 s on "
-                          "an idle machine (docs/benchmarks.md, 'Page switches')", strict=False)
+@pytest.mark.xfail(reason="issue 24, open: on 2026-12-04's host the first switches to Look inside and Runs took "
+                          "0.6-1.05 s on an idle machine (docs/benchmarks.md, 'Page switches')", strict=False)
 def test_every_page_switch_takes_at_most_a_second(browser, own_app):
     page, server = own_app
     a_finished_run(server.home)
