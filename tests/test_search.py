@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 
 from nin_core.lab import search
 from nin_core.lab.search import Param, SearchSpec, parse_param, spec_issues
+from nin_core.lab.searchbench import Curve, replay
 from nin_core.network.config import SETTINGS, TINY, ConfigError, RunConfig
 from nin_core.network.status import ENDED_BY_TRAINING, RunStatus
 from nin_core.runs.store import RunStore
@@ -155,24 +156,28 @@ def test_the_cli_says_bad_input_in_one_line_exits_2_and_queues_nothing(store, ca
 
 @pytest.mark.slow
 def test_the_pruner_stops_a_hopeless_trial_and_the_store_says_pruned(store, fixed_threads):
-    spec = SearchSpec("prune", (parse_param("lr=0.003,0.0000001")[0],), SMALL, sampler="random", trials=2)
+    # The chapter's head (a last ReLU): a trial at 1e-3 that learns first, then one at 3e-3 that stays at chance
+    # level (without the ReLU the trainer itself would end such runs after their first epoch, as stalled).
+    spec = SearchSpec("prune", (parse_param("lr=0.001,0.003")[0],), SMALL.with_overrides(epochs=3, final_relu=True),
+                      sampler="random", trials=2)
     study = search.open_study(spec, store)
-    study.enqueue_trial({"lr": 0.003})  # a trial that learns first, then one at 1e-7 that cannot keep up
-    study.enqueue_trial({"lr": 1e-7})
+    study.enqueue_trial({"lr": 0.001})
+    study.enqueue_trial({"lr": 0.003})
     lines: list[str] = []
     study = search.run_search(spec, store, say=lines.append)
     good, hopeless = study.trials
-    assert good.state == TrialState.COMPLETE and list(good.intermediate_values) == [1, 2]
-    assert hopeless.state == TrialState.PRUNED and list(hopeless.intermediate_values) == [1]
+    assert good.state == TrialState.COMPLETE and list(good.intermediate_values) == [1, 2, 3]
+    # not judged on its first epoch (NiN's slow start), pruned at the first it is judged on
+    assert hopeless.state == TrialState.PRUNED and list(hopeless.intermediate_values) == [1, 2]
     runs = {r.id: r for r in store.list_runs()}
     assert len(runs) == 2 and runs[good.user_attrs["run_id"]].status == RunStatus.FINISHED
     pruned = runs[hopeless.user_attrs["run_id"]]
-    assert pruned.status == RunStatus.PRUNED and pruned.message.startswith("pruned after epoch 1")
-    assert pruned.config.train.lr == 1e-7 and pruned.config.train.validation_size == 500
-    assert max(p.epoch for p in store.metrics(pruned.id)) < 2  # its curve is cut where it was pruned
-    said = f"trial 1 pruned after epoch 1 (validation accuracy {hopeless.intermediate_values[1]:.4f})"
+    assert pruned.status == RunStatus.PRUNED and pruned.message.startswith("pruned after epoch 2")
+    assert pruned.config.train.lr == 0.003 and pruned.config.train.validation_size == 500
+    assert max(p.epoch for p in store.metrics(pruned.id)) < 3  # its curve is cut where it was pruned
+    said = f"trial 1 pruned after epoch 2 (validation accuracy {hopeless.intermediate_values[2]:.4f})"
     assert any(line.startswith(said) for line in lines), lines
-    assert json.loads(search.best_json(study))["train"]["lr"] == 0.003
+    assert json.loads(search.best_json(study))["train"]["lr"] == 0.001
 
 
 @pytest.mark.slow
@@ -306,3 +311,14 @@ def _accepts(port: int) -> bool:
         return True
     except psycopg.OperationalError:
         return False
+
+
+def test_pruning_waits_out_nins_slow_start():
+    """A trial at chance after its first epoch that ends best survives successive halving in every order: the
+    pruner judges from epoch 2 on. (Judged from epoch 1 it was pruned whenever a quick starter came before it.)"""
+    slow = Curve({e: min(0.9, 0.1 + 0.2 * (e - 1)) for e in range(1, 9)}, 0.9, 1.0)
+    quick = Curve({e: 0.25 + 0.01 * e for e in range(1, 9)}, 0.33, 1.0)
+    flat = Curve({e: 0.1 for e in range(1, 9)}, 0.1, 1.0)
+    result = replay([slow, quick, flat, flat, quick], "asha", orders=50)
+    assert result["kept"] == 1.0
+    assert result["left"] < 0.9  # the flat trials were cut short

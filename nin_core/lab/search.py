@@ -46,6 +46,7 @@ STUDY_DB = "search.db"  # the default storage, beside the run store's database
 JOURNAL = "journal:"  # --storage journal:PATH: Optuna's journal file (for a shared filesystem)
 HEARTBEAT_S = 5  # a running trial's heartbeat; one silent for GRACE_S is taken for lost
 GRACE_S = 20
+FIRST_JUDGED_EPOCH = 2  # the pruners judge a trial from this epoch on (why: make_pruner)
 TABLE_TRIES = 5  # creating Optuna's tables beside other workers doing the same
 MAX_RETRIES = 3  # a lost trial is tried again this many times at most
 GRID_MAX = 50  # an int range the grid sampler expands, at most this many values
@@ -286,15 +287,19 @@ def _sampler(spec: SearchSpec) -> optuna.samplers.BaseSampler:
     return optuna.samplers.TPESampler()
 
 
-def _pruner(spec: SearchSpec) -> optuna.pruners.BasePruner:
+def make_pruner(spec: SearchSpec) -> optuna.pruners.BasePruner:
+    """The pruner a search with ``spec`` uses (searchbench replays its decisions too)."""
+    # Judged from epoch 2 on: NiN's first epoch is its slow start, where a rate that ends best can still sit at
+    # chance. Judged from epoch 1, successive halving lost the best trial in two orders of three; from epoch 2 it
+    # kept it in every order (docs/benchmarks.md, "Pruning").
     epochs = spec.base.train.epochs
     if spec.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=FIRST_JUDGED_EPOCH - 1)
     if spec.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)
+        return optuna.pruners.HyperbandPruner(min_resource=min(FIRST_JUDGED_EPOCH, epochs), max_resource=epochs)
     if spec.pruner == "none":
         return optuna.pruners.NopPruner()
-    return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=FIRST_JUDGED_EPOCH)
 
 
 def open_study(spec: SearchSpec, store: RunStore, *, grace_s: int = GRACE_S) -> optuna.Study:
@@ -306,7 +311,7 @@ def open_study(spec: SearchSpec, store: RunStore, *, grace_s: int = GRACE_S) -> 
     storage = open_storage(spec.storage or default_storage(store), grace_s=grace_s)
     try:
         study = optuna.create_study(study_name=spec.study, storage=storage, direction="maximize",
-                                    sampler=_sampler(spec), pruner=_pruner(spec), load_if_exists=True)
+                                    sampler=_sampler(spec), pruner=make_pruner(spec), load_if_exists=True)
     except Exception as e:  # noqa: BLE001 - a storage that answers the connection but not the query
         raise ConfigError([ConfigIssue("storage", f"cannot be used: {str(e).splitlines()[0]}")]) from None
     kept = study.user_attrs.get("space")

@@ -3,14 +3,18 @@ Search page draws a large study.
 
 1. **Pruning.** One small space, the same trials in the same order (a learning rate on a log grid, enqueued), trained
    as a search twice in one process: with the default pruner (successive halving) and with none. Reported: each
-   search's best validation accuracy, its training time (the runs' own durations, summed) and their ratio.
+   search's best validation accuracy, its training time (the runs' own durations, summed) and their ratio. One
+   order says little (successive halving never prunes the first trials, whatever they are), so the unpruned
+   search's curves are then handed to each pruner the search offers (``make_pruner``: Optuna's own, deciding as in
+   a search) in ``--orders`` shuffles: in what share of the orders the best trial survives, and the training time
+   left, from each run's measured seconds per epoch.
 2. **A trial's cost beyond its run**, from those searches: each trial's wall time in Optuna (start to end) less
    its run's (queued to ended, as the store records it).
 3. **The Search page with many trials**: a study of ``--trials`` finished trials (three settings, curves of six
    epochs) in a fresh store, the app served as ``make run`` serves it, the page opened in a fresh headless Chromium
    tab by its address: the seconds until its figures and table are drawn and its script has ended.
 
-    python -m nin_core.searchbench                   # about 3 minutes on an idle 2-core machine
+    python -m nin_core.searchbench                   # about 5 minutes on an idle 2-core machine
     python -m nin_core.searchbench --skip-pruning    # the page only
 """
 
@@ -22,19 +26,20 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from nin_core.lab.search import Param, SearchSpec, open_study, parse_param, run_search
+from nin_core.lab.search import Param, SearchSpec, make_pruner, open_study, parse_param, run_search
 from nin_core.lab.watchbench import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, serve_app
 from nin_core.network.config import TINY
 from nin_core.runs.store import RunStore
 
-# Trials of a few seconds each: tiny on 4,000 images judged on 500, 4 epochs; rates from hopeless to too high.
-BASE = TINY.with_overrides(train_size=4000, validation_size=500, test_size=None, epochs=4, device="cpu")
+# Trials of ten seconds each: tiny on 4,000 images judged on 500, 8 epochs; rates from hopeless to too high.
+BASE = TINY.with_overrides(train_size=4000, validation_size=500, test_size=None, epochs=8, device="cpu")
 RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]
 SPACE = "lr=0.00001..0.03:log"
 
@@ -45,8 +50,19 @@ def _param(text: str) -> Param:
     return param
 
 
+@dataclass(frozen=True)
+class Curve:
+    """A trial of the unpruned search: its validation accuracy after each epoch, its value, and its run's training
+    seconds per epoch."""
+
+    accuracy: dict[int, float]
+    value: float
+    epoch_s: float
+
+
 def pruning(home: Path, pruner: str, order: list[float]) -> dict:
-    """One search over ``order``'s rates with ``pruner``: its best value, training seconds and trials' overheads."""
+    """One search over ``order``'s rates with ``pruner``: its best value, training seconds and trials' overheads, and
+    the curves of the trials that gave a value."""
     store = RunStore(home)
     spec = SearchSpec(f"prune-{pruner}", (_param(SPACE),), BASE, sampler="random", pruner=pruner,
                       trials=len(order))
@@ -57,15 +73,44 @@ def pruning(home: Path, pruner: str, order: list[float]) -> dict:
     study = run_search(spec, store, say=lambda line: None)
     wall = time.monotonic() - started
     runs = {r.id: r for r in store.list_runs()}
-    training, costs = 0.0, []
+    training, costs, curves = 0.0, [], []
     for t in study.trials:
         run = runs[t.user_attrs["run_id"]]
         assert run.finished_at and run.started_at and t.datetime_complete and t.datetime_start  # all ended
         training += run.finished_at - run.started_at
         costs.append((t.datetime_complete - t.datetime_start).total_seconds() - (run.finished_at - run.created_at))
+        if t.state == TrialState.COMPLETE and t.intermediate_values:
+            curves.append(Curve(t.intermediate_values, t.values[0],
+                                (run.finished_at - run.started_at) / len(t.intermediate_values)))
     return {"pruner": pruner, "best": study.best_value, "best_lr": study.best_params["lr"], "training_s": training,
             "wall_s": wall, "pruned": sum(t.state == TrialState.PRUNED for t in study.trials),
-            "max_overhead_s": max(costs), "median_overhead_s": statistics.median(costs)}
+            "max_overhead_s": max(costs), "median_overhead_s": statistics.median(costs), "curves": curves}
+
+
+def replay(curves: list[Curve], pruner: str, orders: int) -> dict:
+    """The curves handed to the search's ``pruner`` in ``orders`` shuffles, epoch by epoch as a search reports them:
+    the share of orders whose best trial survives, and the training time left (a share of the unpruned search's)."""
+    spec = SearchSpec("replay", (_param(SPACE),), BASE, pruner=pruner)
+    best, full = max(c.value for c in curves), sum(c.epoch_s * len(c.accuracy) for c in curves)
+    kept, left = 0, []
+    for seed in range(orders):
+        study = optuna.create_study(direction="maximize", pruner=make_pruner(spec))
+        seconds = 0.0
+        for curve in random.Random(seed).sample(curves, len(curves)):
+            trial, pruned = study.ask(), False
+            for epoch, accuracy in sorted(curve.accuracy.items()):
+                seconds += curve.epoch_s
+                trial.report(accuracy, epoch)
+                if epoch < BASE.train.epochs and trial.should_prune():  # as the search's judge asks
+                    pruned = True
+                    break
+            if pruned:
+                study.tell(trial, state=TrialState.PRUNED)
+            else:
+                study.tell(trial, curve.value)
+        kept += study.best_value == best
+        left.append(seconds / full)
+    return {"pruner": pruner, "kept": kept / orders, "left": statistics.mean(left)}
 
 
 def large_study(home: Path, trials: int) -> None:
@@ -114,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nin_core.searchbench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=100, help="finished trials in the study the page draws")
     parser.add_argument("--tabs", type=int, default=3, help="fresh tabs timed on the page, one after another")
+    parser.add_argument("--orders", type=int, default=500, help="shuffles of the trials replayed through each pruner")
     parser.add_argument("--skip-pruning", action="store_true")
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -133,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  pruning: the same best: {asha['best'] == none['best']}, training time "
                   f"{asha['training_s'] / none['training_s']:.0%} of the unpruned search's "
                   f"({1 - asha['training_s'] / none['training_s']:.0%} less)", flush=True)
+            print(f"replayed: the unpruned search's {len(none['curves'])} curves in {args.orders} orders", flush=True)
+            for pruner in ("asha", "median", "hyperband"):
+                r = replay(none["curves"], pruner, args.orders)
+                print(f"  pruner {pruner:<9} best trial kept in {r['kept']:.0%} of the orders, training time "
+                      f"{r['left']:.0%} of the unpruned search's ({1 - r['left']:.0%} less)", flush=True)
         large_study(tmp / "page", args.trials)
         times = page_draw(tmp / "page", tmp, args.tabs)
         print(f"the Search page with {args.trials} finished trials, fresh tabs: "
