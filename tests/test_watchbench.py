@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from nin_core.lab.watchbench import Measurement, _children, cpu_seconds, descendants, summary, turns
+from nin_core.lab.processes import cpu_seconds, descendants
+from nin_core.lab.watchbench import Measurement, summary, turns
 
 
 def measured(tabs: int, rate: float, round_: int = 1) -> Measurement:
@@ -30,7 +31,7 @@ def test_the_summary_compares_medians_with_the_unwatched_one():
 def test_cpu_is_read_for_a_process_and_its_children():
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        assert child.pid in descendants(os.getpid(), _children())
+        assert child.pid in descendants(os.getpid())
         assert cpu_seconds({os.getpid()}) > 0
         assert cpu_seconds({2 ** 22 + 12345}) == 0  # a process that is not there counts nothing
     finally:

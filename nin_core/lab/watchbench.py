@@ -41,6 +41,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from nin_core import ROOT
+from nin_core.lab.processes import busy_cpu_seconds, cpu_seconds, descendants, load_1min, process_tree
 from nin_core.network.config import FASHION_MNIST_TRAIN, PRESETS
 from nin_core.network.status import RunStatus
 from nin_core.runs.jobs import _device_lock_path, _flock, ensure_worker, worker_pid_path
@@ -54,7 +55,6 @@ VIEWPORT = {"width": 1400, "height": 900}
 RUNS = {"tiny": {"train_size": 20_000, "epochs": 3, "test_size": 1000},
         "cpu": {"train_size": 20_000, "epochs": 1, "test_size": 1000}}
 SETTLE_S = 2.0  # after the tabs show the queued run, before it may start: the page's first draw is over
-TICK = os.sysconf("SC_CLK_TCK")
 NO_WORKER = -1  # no process has it: the CPU read before a run's worker exists (all its CPU then counts)
 
 # Installed in each tab: [time in ms, text] each time the run's progress text changed, as the person watching sees it.
@@ -139,48 +139,6 @@ def _tail(log: Path, n: int = 3000) -> str:
         return log.read_text(errors="replace")[-n:]
     except OSError:
         return ""
-
-
-# --- CPU accounting from /proc --------------------------------------------------------------------------
-
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                tree.setdefault(ppid, []).append(int(entry.name))
-    return tree
-
-
-def descendants(pid: int, tree: dict[int, list[int]]) -> set[int]:
-    found, todo = set(), [pid]
-    while todo:
-        for child in tree.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def cpu_seconds(pids: set[int]) -> float:
-    """User and system CPU seconds the processes used so far (those that are gone count nothing)."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / TICK
-
-
-def busy_cpu_seconds() -> float:
-    """CPU seconds the whole machine spent busy (not idle, not waiting on I/O), over all its cores."""
-    user, nice, system, _idle, _iowait, irq, softirq = map(int, Path("/proc/stat").read_text().split()[1:8])
-    return (user + nice + system + irq + softirq) / TICK
-
-
-def load_1min() -> float:
-    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 # --- one measured run ---------------------------------------------------------------------------------
@@ -296,7 +254,7 @@ class Bench:
                            (load_before, load_1min()), gap)
 
     def _cpu(self, worker: int) -> dict[str, float]:
-        tree = _children()
+        tree = process_tree()
         worker_tree = {worker} | descendants(worker, tree)
         # A worker the page started is the server's child: counted as the worker's, not the server's.
         server = ({self.server.pid} | descendants(self.server.pid, tree)) - worker_tree

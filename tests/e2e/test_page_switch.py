@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from nin_core.lab.processes import busy_cpu_seconds, cpu_seconds, tree_cpu_seconds
 from nin_core.network.checkpoint import save_checkpoint
 from nin_core.network.config import TINY
 from nin_core.network.metrics import MetricPoint, Progress
@@ -31,7 +32,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 LIMIT_S = 1.0
 BUSY_CORES = 0.5  # other processes kept at least this much of a core busy during a switch: it met a busy machine
 TABS = 3
-TICK = os.sysconf("SC_CLK_TCK")
 # What only each page draws, and only once its script has drawn it (CSS selectors).
 CONTENT = {"Shapes": '[data-testid="stDataFrame"]', "Predict": '[data-testid="stFileUploader"]',
            "Look inside": '[data-testid="stImage"]', "Runs": '[data-testid="stPlotlyChart"]',
@@ -66,44 +66,13 @@ def a_finished_run(home: Path) -> None:
     store.finish(run_id, "finished", final={"train_loss": 0.5, "train_acc": 0.6, "test_acc": 0.6})
 
 
-def _ticks(pid: int | str) -> tuple[int, int]:
-    """A process's parent and the CPU ticks it used (user and system, all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[1]), int(fields[11]) + int(fields[12])
-
-
-def _own_ticks() -> int:
-    """CPU ticks used by this test's process and everything under it: the app server, Playwright, Chromium."""
-    procs = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                procs[int(entry)] = _ticks(entry)
-            except (OSError, IndexError):
-                continue  # it ended meanwhile
-    ours, grew = {os.getpid()}, True
-    while grew:
-        grew = False
-        for pid, (parent, _) in procs.items():
-            if parent in ours and pid not in ours:
-                ours.add(pid)
-                grew = True
-    return sum(ticks for pid, (_, ticks) in procs.items() if pid in ours)
-
-
-def _busy_ticks() -> int:
-    """CPU ticks the whole machine spent busy (not idle, not waiting for disk)."""
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
-    return user + nice + system + irq + softirq + steal
-
-
 def wait_server_idle(pid: int, quiet_s: float = 1.0) -> None:
     """Until the server used under a tenth of a core for ``quiet_s``: its start-up work in the background is over."""
     deadline = time.monotonic() + LONG / 1000
     while time.monotonic() < deadline:
-        before = _ticks(pid)[1]
+        before = cpu_seconds({pid})
         time.sleep(quiet_s)
-        if (_ticks(pid)[1] - before) / TICK < 0.1 * quiet_s:
+        if cpu_seconds({pid}) - before < 0.1 * quiet_s:
             return
     pytest.fail("the app server never went idle after starting")
 
@@ -112,11 +81,11 @@ def switch(page, title: str) -> tuple[float, float]:
     """Seconds from a click on ``title`` in the sidebar to that page settled, and the cores that other processes
     kept busy meanwhile."""
     page.evaluate(ARM_JS)
-    start, busy, own = time.monotonic(), _busy_ticks(), _own_ticks()
+    start, busy, own = time.monotonic(), busy_cpu_seconds(), tree_cpu_seconds(os.getpid())
     page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
     handle = page.wait_for_function(SETTLED_JS, arg=[title.split(" &")[0].lower(), CONTENT[title]], polling="raf",
                                     timeout=LONG)
-    others = (_busy_ticks() - busy - (_own_ticks() - own)) / TICK / (time.monotonic() - start)
+    others = (busy_cpu_seconds() - busy - (tree_cpu_seconds(os.getpid()) - own)) / (time.monotonic() - start)
     assert_no_errors(page)
     return handle.json_value() / 1000, max(others, 0.0)
 

@@ -13,17 +13,14 @@ import time
 import pytest
 
 from nin_core import ROOT
-from nin_core.lab.watchbench import _children, cpu_seconds, descendants, serve_app
+from nin_core.lab.processes import tree_cpu_seconds
+from nin_core.lab.watchbench import serve_app
 
 from .conftest import wait_idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 IDLE_CORES = 0.25  # the watcher's loop kept about one core busy; a server at rest uses a few hundredths
-
-
-def _server_cpu(pid: int) -> float:
-    return cpu_seconds({pid} | descendants(pid, _children()))
 
 
 def test_files_read_beside_the_app_cost_the_server_nothing(browser, tmp_path):
@@ -34,12 +31,12 @@ def test_files_read_beside_the_app_cost_the_server_nothing(browser, tmp_path):
             page.goto(url)
             page.get_by_role("button", name="Train", exact=True).wait_for()
             wait_idle(page)
-            before, start = _server_cpu(server.pid), time.monotonic()
+            before, start = tree_cpu_seconds(server.pid), time.monotonic()
             # what a worker does as it starts: thousands of files opened under the checkout
             subprocess.run([sys.executable, "-c", "import torch, torchvision, scipy.stats, pandas, plotly, optuna"],
                            cwd=ROOT, check=True, timeout=300)
             time.sleep(3)  # what the events set off has time to show
-            used = (_server_cpu(server.pid) - before) / (time.monotonic() - start)
+            used = (tree_cpu_seconds(server.pid) - before) / (time.monotonic() - start)
         finally:
             context.close()
     assert used < IDLE_CORES, f"the app server used {used:.2f} cores while other processes read files"
