@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -17,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from nin_core.i18n import LANGUAGES, _, language_of, reset_language, set_language
 from nin_core.network.config import PRESETS, SETTINGS, ConfigError, ConfigIssue, RunConfig, parse_setting, preset
 from nin_core.network.settings import format_value, help_text
 from nin_core.network.status import RunStatus
@@ -43,8 +45,8 @@ def _config_args(p: argparse.ArgumentParser, settings: list[str]) -> None:
     """--preset or --config, then a flag for each of ``settings`` (named as the setting: --batch-size), read by
     the same parser as a link's values and checked by the same validation as every other surface."""
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--preset", choices=list(PRESETS), help="a named configuration (default: seed)")
-    src.add_argument("--config", type=Path, help="a configuration JSON file, as the dashboard downloads it")
+    src.add_argument("--preset", choices=list(PRESETS), help=_("a named configuration (default: seed)"))
+    src.add_argument("--config", type=Path, help=_("a configuration JSON file, as the dashboard downloads it"))
     _setting_args(p, settings)
 
 
@@ -56,7 +58,8 @@ def _setting_args(p: argparse.ArgumentParser, settings: list[str]) -> None:
                                  else {"metavar": "VALUE"})
         if name == "blocks":
             extra["metavar"] = "C-K-S-P,…"
-        described = f"{s.spec.label}: {help_text(s)} (seed: {format_value(s.default)})"
+        described = _("{label}: {help} (seed: {value})").format(label=_(s.spec.label), help=help_text(s),
+                                                                value=format_value(s.default))
         p.add_argument(s.flag, dest=SETTING_DEST + name, help=described.replace("%", "%%"), **extra)
 
 
@@ -573,6 +576,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None] | None,
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m nin_core", description="Network in Network on Fashion-MNIST")
+    _language_arg(parser)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (described, add_arguments, run) in COMMANDS.items():
         p = sub.add_parser(name, help=described)
@@ -582,11 +586,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _language_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lang", choices=list(LANGUAGES),
+                        help=_("the language of the help and messages (default: from LC_ALL or LANG)"))
+
+
+def cli_language(argv: list[str] | None) -> str:
+    """``--lang`` before the command, else the shell's locale (``LC_ALL``, ``LC_MESSAGES``, ``LANG``: zh_CN.UTF-8
+    is Chinese), else English. Read first: the help texts are written when the parser is built."""
+    first = _Parser(add_help=False, allow_abbrev=False)
+    _language_arg(first)
+    chosen = first.parse_known_args(argv)[0].lang
+    locale = next((os.environ[v] for v in ("LC_ALL", "LC_MESSAGES", "LANG") if os.environ.get(v)), None)
+    return chosen or language_of(locale)
+
+
 def main(argv: list[str] | None = None) -> int:
     from nin_core.network.checkpoint import CheckpointError
     from nin_core.network.data import DataNotFoundError
 
+    token = None
     try:
+        token = set_language(cli_language(argv))
         args = build_parser().parse_args(argv)
         return args.func(args)
     except BrokenPipeError:  # the reader went away (| head): nothing left to say
@@ -596,3 +617,6 @@ def main(argv: list[str] | None = None) -> int:
         message = " ".join(str(e).split())
         print(f"error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    finally:  # the caller's language again (a test, or a process that runs main more than once)
+        if token is not None:
+            reset_language(token)

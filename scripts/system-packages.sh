@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what pip cannot: the real Fashion-MNIST files (Debian's dataset-fashion-mnist) and, with --browser (the
-# whole test suite), Chromium for the end-to-end tests and PostgreSQL for the search's shared-storage test (which
-# starts its own server in a temporary folder; the package's own cluster is not used). Where apt is not available or we are not root, it says what to do instead:
+# whole test suite), Chromium for the end-to-end tests with a CJK font (fonts-noto-cjk: the pages in Chinese, not
+# boxes) and PostgreSQL for the search's shared-storage test (which starts its own server in a temporary folder;
+# the package's own cluster is not used). Where apt is not available or we are not root, it says what to do instead:
 # the data can also come from NIN_DATASET_DIR or torchvision's download on first use.
 set -euo pipefail
 
@@ -13,6 +14,9 @@ if [ -z "${NIN_DATASET_DIR:-}" ] && [ ! -e /usr/share/datasets/fashion-mnist/tra
 fi
 if [ "${1:-}" = "--browser" ] && [ -z "${NIN_SKIP_BROWSER:-}" ] && ! command -v chromium >/dev/null; then
   need+=(chromium)
+fi
+if [ "${1:-}" = "--browser" ] && [ -z "${NIN_SKIP_BROWSER:-}" ] && ! compgen -G "/usr/share/fonts/opentype/noto/NotoSansCJK*" >/dev/null; then
+  need+=(fonts-noto-cjk)
 fi
 if [ "${1:-}" = "--browser" ] && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
   need+=(postgresql)

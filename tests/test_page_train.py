@@ -101,7 +101,7 @@ def test_link_sets_the_configuration_and_bad_params_are_reported(nin_home):
     assert widget(at, "number_input", "Learning rate").value == 0.01
     assert widget(at, "number_input", "Epochs").value == 2  # the unreadable one is left at the preset's
     assert any("`epochs` was not used" in w.value for w in at.warning)
-    assert at.query_params == {"preset": "tiny", "lr": "0.01"}
+    assert at.query_params == {"preset": "tiny", "lr": "0.01", "lang": "en"}  # every link carries its language
 
 
 def test_a_link_with_values_out_of_range_shows_them_with_their_problems(nin_home):

@@ -202,7 +202,7 @@ def test_a_bad_setting_is_explained_the_same_way_before_anything_launches(name, 
         (error,) = at.error
         assert "settings.json was not loaded; nothing was changed." in rendered(error.value)
         assert f"{case.field} {case.message}." in rendered(error.value)
-        assert dict(at.query_params) == {"preset": "tiny"}  # the configuration is the one before
+        assert dict(at.query_params) == {"preset": "tiny", "lang": "en"}  # the configuration is the one before
     else:
         shown = page_problems(at)
         assert any(p == case.message or p.endswith(": " + case.message) for p in shown), shown
@@ -238,11 +238,11 @@ def test_a_configuration_file_python_cannot_parse_is_the_uploads_message(nin_hom
     assert not at.exception, [e.value for e in at.exception]
     (error,) = at.error
     assert rendered(error.value) == rendered(f"bad.json was not loaded; nothing was changed. `config` {said}.")
-    assert dict(at.query_params) == {"preset": "tiny"}  # the configuration is the one before
+    assert dict(at.query_params) == {"preset": "tiny", "lang": "en"}  # the configuration is the one before
     upload = next(u for u in at.file_uploader if u.label == "Load a configuration (JSON)")
     upload.set_value(("good.json", TINY.with_overrides(epochs=3).to_json().encode(), "application/json")).run()
     assert not at.exception and not at.error  # the page is still up and takes the next file
-    assert dict(at.query_params) == {"preset": "tiny", "epochs": "3"}
+    assert dict(at.query_params) == {"preset": "tiny", "epochs": "3", "lang": "en"}
 
 
 # --- too large for the device's memory (issue 15) ---------------------------------------------------------------------

@@ -14,22 +14,27 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from nin_core.i18n import N_, _
 from nin_core.network.config import SETTINGS, BlockConfig, ConfigIssue, RunConfig
 from nin_core.network.devices import available_devices, gpu_count, resolve_device
 from nin_core.network.settings import GROUPS, Setting, help_text
 from ui.state import base_config, config_version
 
 COLUMNS = 3
-GROUP_TITLES = {"network": "Architecture", "training": "Training", "data and device": "Data and device"}
+# A block's fields as the messages under its table name them.
+BLOCK_FIELDS = {"out_channels": N_("out channels"), "kernel_size": N_("kernel size"), "stride": N_("stride"),
+                "padding": N_("padding")}
+GROUP_TITLES = {"network": N_("Architecture"), "training": N_("Training"), "data and device": N_("Data and device")}
 
 
 def _field_label(field: str) -> str:
     """``arch.blocks[2].kernel_size`` → ``Block 3, kernel size``; ``train.lr`` → ``Learning rate``."""
     name = field.split(".", 1)[-1]
     if name.startswith("blocks["):
-        index, _, rest = name[len("blocks["):].partition("]")
-        return f"Block {int(index) + 1}" + (f", {rest.lstrip('.').replace('_', ' ')}" if rest else "")
-    return SETTINGS[name].spec.label if name in SETTINGS else name.replace("_", " ")
+        index, _bracket, rest = name[len("blocks["):].partition("]")
+        block = _("Block {number}").format(number=int(index) + 1)
+        return block + (f", {_(BLOCK_FIELDS.get(rest.lstrip('.'), rest.lstrip('.')))}" if rest else "")
+    return _(SETTINGS[name].spec.label) if name in SETTINGS else name.replace("_", " ")
 
 
 def problem_markdown(message: str) -> str:
@@ -64,14 +69,14 @@ class SettingsForm:
         for group in GROUPS:
             members = [s for s in SETTINGS.values() if s.spec.group == group]
             with st.container(border=True):
-                st.markdown(f"**{GROUP_TITLES[group]}**")
+                st.markdown(f"**{_(GROUP_TITLES[group])}**")
                 if any(s.name == "blocks" for s in members):
                     self.blocks(SETTINGS["blocks"])
                 self._grid([s for s in members if s.spec.chapter and s.name != "blocks"])
                 beyond = [s for s in members if not s.spec.chapter]
                 if beyond:
-                    st.markdown(":violet-badge[:material/science: beyond the chapter] "
-                                ":gray[the chapter's value is the default]")
+                    beyond_chapter, default = _("beyond the chapter"), _("the chapter's value is the default")
+                    st.markdown(f":violet-badge[:material/science: {beyond_chapter}] :gray[{default}]")
                     self._grid(beyond)
         return self.config()
 
@@ -83,21 +88,22 @@ class SettingsForm:
 
     def widget(self, s: Setting) -> None:
         start, key, help_ = self.base.get(s.name), self.key(s.name), help_text(s) or None
+        label, empty = _(s.spec.label), _(s.spec.none_text) or None
         value: Any  # of the setting's kind
         if s.name == "device":
             options = available_devices()
             options += [start] if start not in options else []
-            value = st.selectbox(s.spec.label, options, index=options.index(start), format_func=device_choice_label,
+            value = st.selectbox(label, options, index=options.index(start), format_func=device_choice_label,
                                  key=key, help=help_)
         elif s.name == "processes":  # GPUs: only a machine with more than one can share a run out
-            value = st.number_input(s.spec.label, value=start, step=1, disabled=gpu_count() < 2, key=key, help=help_)
+            value = st.number_input(label, value=start, step=1, disabled=gpu_count() < 2, key=key, help=help_)
         elif s.kind is bool:
-            value = st.toggle(s.spec.label, value=bool(start), key=key, help=help_)
+            value = st.toggle(label, value=bool(start), key=key, help=help_)
         elif s.spec.choices:
             options = list(s.spec.choices) + ([start] if start not in s.spec.choices else [])
-            value = st.selectbox(s.spec.label, options, index=options.index(start), key=key, help=help_)
+            value = st.selectbox(label, options, index=options.index(start), key=key, help=help_)
         elif s.kind is str:
-            value = st.text_input(s.spec.label, value=start or "", placeholder=s.spec.none_text or None, key=key,
+            value = st.text_input(label, value=start or "", placeholder=empty, key=key,
                                   help=help_).strip() or (None if s.optional else "")
         else:
             value = self._number(s, start, key, help_)
@@ -111,8 +117,8 @@ class SettingsForm:
         if not _shown_in_browser(start):  # inf, or past 2**53: the field starts empty, validation says why
             start = None
         step = float(s.spec.step or 0.01) if real else int(s.spec.step or 1)
-        value = st.number_input(s.spec.label, value=start, step=step, format="%g" if real else None,
-                                placeholder=s.spec.none_text or None, key=key, help=help_)
+        value = st.number_input(_(s.spec.label), value=start, step=step, format="%g" if real else None,
+                                placeholder=_(s.spec.none_text) or None, key=key, help=help_)
         if value is None and not s.optional:
             return self.base.get(s.name)  # emptied by hand: the value it had
         return value
@@ -125,14 +131,14 @@ class SettingsForm:
         edited = st.data_editor(
             frame, key=self.key("blocks"), num_rows="dynamic", hide_index=True, width="stretch",
             column_config={
-                "out_channels": number("out channels", step=1, default=64,
-                                       help="channels of the k×k conv and the 1×1 convs (the last block: classes)"),
-                "kernel_size": number("kernel", step=1, default=3, help="1 to 31"),
-                "stride": number("stride", step=1, default=1, help="1 to 16"),
-                "padding": number("padding", step=1, default=1, help="0 to kernel − 1"),
+                "out_channels": number(_("out channels"), step=1, default=64, help=_(
+                    "channels of the k×k conv and the 1×1 convs (the last block: classes)")),
+                "kernel_size": number(_("kernel"), step=1, default=3, help=_("1 to 31")),
+                "stride": number(_("stride"), step=1, default=1, help=_("1 to 16")),
+                "padding": number(_("padding"), step=1, default=1, help=_("0 to kernel − 1")),
             })
-        st.caption(f"{s.spec.label}: a k×k conv then 1×1 convs, each with ReLU; a max-pool after each block but "
-                   "the last, dropout before the last, then the head.")
+        st.caption(_("{blocks}: a k×k conv then 1×1 convs, each with ReLU; a max-pool after each block but the last, "
+                     "dropout before the last, then the head.").format(blocks=_(s.spec.label)))
         self.values["blocks"] = tuple(BlockConfig(*(_whole(row[c]) for c in frame.columns))
                                       for row in edited.to_dict("records"))
         self.slots["blocks"] = st.empty()
@@ -161,14 +167,14 @@ def shape_summary(table: Any) -> None:
     """Output shape, parameters, multiply-adds and smallest valid input of a ShapeTable (None: cannot be built).
     A table that fails at a layer has only part of the network's parameters: said so, not shown as the whole."""
     ok = table is not None and table.ok
-    st.metric("Output", "×".join(map(str, table.output_shape)) if ok else "—")
+    st.metric(_("Output"), "×".join(map(str, table.output_shape)) if ok else "—")
     params = table.total_params if table is not None else None
-    label = "Parameters" if ok or table is None else "Parameters (up to the failing layer)"
-    st.metric(label, "—" if params is None else f"{params:,}", help=f"{params:,} weights and biases"
-              if params is not None else None)
-    st.metric("Multiply-adds per image", f"{table.total_mult_adds / 1e6:,.1f} M" if ok else "—",
-              help=f"{table.total_mult_adds:,} multiply-adds for one image" if ok else None)
-    st.metric("Smallest input", f"{table.min_input_size} px" if table is not None and table.min_input_size else "—")
+    label = _("Parameters") if ok or table is None else _("Parameters (up to the failing layer)")
+    st.metric(label, "—" if params is None else f"{params:,}", help=_("{count} weights and biases").format(
+        count=f"{params:,}") if params is not None else None)
+    st.metric(_("Multiply-adds per image"), f"{table.total_mult_adds / 1e6:,.1f} M" if ok else "—",
+              help=_("{count} multiply-adds for one image").format(count=f"{table.total_mult_adds:,}") if ok else None)
+    st.metric(_("Smallest input"), f"{table.min_input_size} px" if table is not None and table.min_input_size else "—")
 
 
 def _shown_in_browser(value: Any) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from nin_core.i18n import LANGUAGES, _, language, language_of, set_language
 from nin_core.network.config import PRESETS, ConfigError, ConfigIssue, RunConfig
 from nin_core.runs.store import RunStore
 from nin_core.runs.urlconfig import CONFIG_KEYS, closest_preset, decode, default_preset, encode, has_config
@@ -17,6 +18,7 @@ from ui.text import as_code, as_text
 _CONFIG, _BASE, _PRESET, _VERSION = "nin.config", "nin.config_base", "nin.preset", "nin.config_version"
 URL_ISSUES = "nin.url_issues"
 _APP_RAN = "nin.app_ran"
+_LANGUAGE, _LANGUAGE_SWITCH, LANG_PARAM = "nin.language", "nin.language_switch", "lang"
 
 
 # --- the app's navigation -----------------------------------------------------------------------------
@@ -25,19 +27,48 @@ def app_navigation():
     """The app's pages, as app.py runs them (and its page settings)."""
     from nin_core.runs.jobs import ensure_worker
 
-    st.set_page_config(page_title="NiN dashboard", page_icon=":material/hub:", layout="wide")
+    choose_language()
+    st.set_page_config(page_title=_("NiN dashboard"), page_icon=":material/hub:", layout="wide")
     st.session_state[_APP_RAN] = True
     # Runs left queued when the machine stopped (or their worker died) start again as soon as anyone looks.
     ensure_worker(get_store())
+    language_switch()
     return st.navigation([
-        st.Page("pages/train.py", title="Playground & training", icon=":material/tune:", default=True),
-        st.Page("pages/shapes.py", title="Shapes", icon=":material/table_chart:"),
-        st.Page("pages/predict.py", title="Predict", icon=":material/image_search:"),
-        st.Page("pages/explore.py", title="Look inside", icon=":material/layers:"),
-        st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
-        st.Page("pages/exercises.py", title="Exercises", icon=":material/school:"),
-        st.Page("pages/search.py", title="Search", icon=":material/travel_explore:"),
+        st.Page("pages/train.py", title=_("Playground & training"), icon=":material/tune:", default=True),
+        st.Page("pages/shapes.py", title=_("Shapes"), icon=":material/table_chart:"),
+        st.Page("pages/predict.py", title=_("Predict"), icon=":material/image_search:"),
+        st.Page("pages/explore.py", title=_("Look inside"), icon=":material/layers:"),
+        st.Page("pages/runs.py", title=_("Runs"), icon=":material/monitoring:"),
+        st.Page("pages/exercises.py", title=_("Exercises"), icon=":material/school:"),
+        st.Page("pages/search.py", title=_("Search"), icon=":material/travel_explore:"),
     ])
+
+
+def choose_language() -> None:
+    """The language of this script run: the link's ``?lang=``, else the session's earlier choice, else the
+    browser's; kept in the link (beside the configuration's parameters), so every link shared carries it."""
+    ss = st.session_state
+    wanted = st.query_params.get(LANG_PARAM)
+    if wanted in LANGUAGES:
+        ss[_LANGUAGE] = wanted
+    elif _LANGUAGE not in ss:
+        ss[_LANGUAGE] = language_of(st.context.locale)
+    set_language(ss[_LANGUAGE])
+    if wanted != ss[_LANGUAGE]:
+        st.query_params[LANG_PARAM] = ss[_LANGUAGE]
+
+
+def language_switch() -> None:
+    """The sidebar's switch; the configuration and its fields stay as they are (widgets are known by their keys)."""
+    ss = st.session_state
+    ss[_LANGUAGE_SWITCH] = language()
+
+    def switch() -> None:
+        if ss[_LANGUAGE_SWITCH] in LANGUAGES:  # clicking the chosen language again unselects it: nothing changes
+            ss[_LANGUAGE] = st.query_params[LANG_PARAM] = ss[_LANGUAGE_SWITCH]
+
+    st.sidebar.segmented_control("Language / 语言", list(LANGUAGES), format_func=LANGUAGES.__getitem__,
+                                 key=_LANGUAGE_SWITCH, on_change=switch)
 
 
 def inside_app() -> None:
@@ -143,8 +174,8 @@ def preset_picker() -> None:
     def pick() -> None:
         set_config(PRESETS[st.session_state[key]], st.session_state[key])
 
-    st.radio("Preset", names, index=names.index(preset), key=key, horizontal=True, on_change=pick,
-             captions=[PRESET_DESCRIPTIONS[n] for n in names])
+    st.radio(_("Preset"), names, index=names.index(preset), key=key, horizontal=True, on_change=pick,
+             captions=[_(PRESET_DESCRIPTIONS[n]) for n in names])
 
 
 def changes_caption(config: RunConfig) -> None:
@@ -157,14 +188,15 @@ def changes_caption(config: RunConfig) -> None:
     changed = differences(config, PRESETS[preset])
     if changed:  # values capped: a link may carry 400 blocks or 20,000 characters, which the fields already hold
         text, reset = st.columns([6, 1], vertical_alignment="center")
-        text.caption(f"Changed from **{preset}**: " + ", ".join(f"{k} {capped(format_value(v))}"
-                                                                 for k, v in changed.items()))
-        reset.button("Reset", key=f"reset.v{config_version()}", icon=":material/restart_alt:",
-                     on_click=lambda: set_config(PRESETS[preset], preset), help=f"back to the {preset} preset")
+        text.caption(_("Changed from **{preset}**: {changes}").format(preset=preset, changes=", ".join(
+            f"{k} {capped(format_value(v))}" for k, v in changed.items())))
+        reset.button(_("Reset"), key=f"reset.v{config_version()}", icon=":material/restart_alt:",
+                     on_click=lambda: set_config(PRESETS[preset], preset),
+                     help=_("back to the {preset} preset").format(preset=preset))
     beyond = {k: v for k, v in differences(config, SEED).items() if not SETTINGS[k].spec.chapter}
     if beyond:
-        st.markdown(":violet-badge[:material/science: beyond the chapter] " + ", ".join(
-            f"{SETTINGS[k].spec.label.lower()} **{capped(format_value(v))}**" for k, v in beyond.items()))
+        st.markdown(":violet-badge[:material/science: " + _("beyond the chapter") + "] " + _(", ").join(
+            f"{_(SETTINGS[k].spec.label).lower()} **{capped(format_value(v))}**" for k, v in beyond.items()))
 
 
 def config_file_buttons(config: RunConfig) -> None:

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from pandas.io.formats.style import Styler
 from PIL import Image
 
+from nin_core.i18n import N_, _
 from nin_core.network.memory import format_bytes
 from nin_core.network.metrics import Band, MetricPoint
 from nin_core.network.shapes import ShapeTable
@@ -83,7 +84,10 @@ def _add_band(fig: go.Figure, band: Band, colour: str, label: str) -> None:
 # Styler, a figure or an image, so the pages stay descriptions of their screens.
 
 FAIL_STYLE = "background-color: #FFD8D8; color: #8B0000; font-weight: 600"
-SHAPE_COLUMNS = ("index", "layer", "description", "output shape", "params", "multiply-adds", "receptive field")
+# The shape frame's columns (its data, in English); shape_styler shows them in the reader's language.
+SHAPE_COLUMNS = (N_("index"), N_("layer"), N_("description"), N_("output shape"), N_("params"), N_("multiply-adds"),
+                 N_("receptive field"))
+ACTIVATION_MEMORY, PROBLEM = N_("activation memory"), N_("problem")
 
 
 def format_shape(shape: tuple[int, ...] | list[int] | None) -> str:
@@ -99,24 +103,25 @@ def shape_frame(table: ShapeTable) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(SHAPE_COLUMNS))
     frame["receptive field"] = frame["receptive field"].astype("Int64")
     if table.memory:
-        frame.insert(6, "activation memory", [table.activation_bytes(r) for r in table.rows])
+        frame.insert(6, ACTIVATION_MEMORY, [table.activation_bytes(r) for r in table.rows])
     if table.error:
-        frame["problem"] = [r.error or "" for r in table.rows]
+        frame[PROBLEM] = [r.error or "" for r in table.rows]
     return frame
 
 
 def shape_styler(table: ShapeTable) -> Styler:
-    """The shape frame with thousands separators, and the failing layer's row in red."""
-    frame = shape_frame(table)
+    """The shape frame with thousands separators, and the failing layer's row in red; its columns named in the
+    reader's language."""
+    frame = shape_frame(table).rename(columns=_)
     failing = len(frame) - 1 if table.error else None
 
     def paint(row: pd.Series) -> list[str]:
         return [FAIL_STYLE if row.name == failing else ""] * len(row)
 
     styler = (frame.style.apply(paint, axis=1)
-              .format("{:,}", subset=["params", "multiply-adds"])
-              .format(lambda v: "—" if pd.isna(v) else f"{v:,}", subset=["receptive field"]))
-    return styler.format(format_bytes, subset=["activation memory"]) if table.memory else styler
+              .format("{:,}", subset=[_("params"), _("multiply-adds")])
+              .format(lambda v: "—" if pd.isna(v) else f"{v:,}", subset=[_("receptive field")]))
+    return styler.format(format_bytes, subset=[_(ACTIVATION_MEMORY)]) if table.memory else styler
 
 
 def shape_cost_figure(table: ShapeTable) -> go.Figure:
@@ -124,19 +129,19 @@ def shape_cost_figure(table: ShapeTable) -> go.Figure:
     activations; hover: the amounts. A table that fails at a layer has only the layers up to it: the title says
     the shares are of that partial total."""
     labels = [f"{r.index} {r.layer}" for r in table.rows]
-    series = [("parameters", [r.params for r in table.rows], "%{customdata:,} parameters"),
-              ("multiply-adds", [r.mult_adds for r in table.rows], "%{customdata:,} multiply-adds")]
+    series = [(_("parameters"), [r.params for r in table.rows], _("%{customdata:,} parameters")),
+              (_("multiply-adds"), [r.mult_adds for r in table.rows], _("%{customdata:,} multiply-adds"))]
     if memory := table.memory:
-        series.append(("activation memory", [memory.layer_batch_bytes(r.index) for r in table.rows],
-                       "%{customdata:.3s}B kept for the backward pass"))
+        series.append((_(ACTIVATION_MEMORY), [memory.layer_batch_bytes(r.index) for r in table.rows],
+                       _("%{customdata:.3s}B kept for the backward pass")))
     fig = go.Figure()
     for (name, values, amount), color in zip(series, PALETTE, strict=False):
         total = sum(values) or 1
         fig.add_trace(go.Bar(x=labels, y=[v / total for v in values], name=name, marker_color=color,
                              customdata=values, hovertemplate="%{x}<br>" + amount + " (%{y:.1%})<extra></extra>"))
-    title = (f"Partial: only layers 0–{table.rows[-1].index}, up to the failing one; the shares are of their "
-             "total, not the whole network's" if table.error else None)
-    fig.update_layout(barmode="group", yaxis_title="share of the total", yaxis_tickformat=".0%", height=340,
+    title = (_("Partial: only layers 0–{last}, up to the failing one; the shares are of their total, not the whole "
+               "network's").format(last=table.rows[-1].index) if table.error else None)
+    fig.update_layout(barmode="group", yaxis_title=_("share of the total"), yaxis_tickformat=".0%", height=340,
                       title={"text": title, "font": {"size": 13}}, legend={"orientation": "h", "y": 1.12},
                       margin={"l": 10, "r": 10, "t": 60 if title else 30, "b": 10})
     return fig

@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar, TypeVar
 
+from nin_core.i18n import N_, _
 from nin_core.network.geometry import MAX_RESIZE, size_problem
 from nin_core.network.settings import Effect, Setting, from_json, parse_text, setting, settings_of, shown, value_problem
 
@@ -75,41 +76,41 @@ class ArchConfig:
     SECTION: ClassVar[str] = "arch"
 
     blocks: tuple[BlockConfig, ...] = setting(
-        SEED_BLOCKS, label="NiN blocks", group=NETWORK,
-        help="each block: a k×k conv (out channels, kernel, stride, padding), then 1×1 convs",
+        SEED_BLOCKS, label=N_("NiN blocks"), group=NETWORK,
+        help=N_("each block: a k×k conv (out channels, kernel, stride, padding), then 1×1 convs"),
         affects=(Effect.MODEL,), timed=True)
-    pool_kernel: int = setting(3, label="Pool kernel", group=NETWORK, low=1, high=15, step=1,
-                               help="the max-pool after each block but the last",
+    pool_kernel: int = setting(3, label=N_("Pool kernel"), group=NETWORK, low=1, high=15, step=1,
+                               help=N_("the max-pool after each block but the last"),
                                affects=(Effect.MODEL,), timed=True)
-    pool_stride: int = setting(2, label="Pool stride", group=NETWORK, low=1, high=15, step=1,
+    pool_stride: int = setting(2, label=N_("Pool stride"), group=NETWORK, low=1, high=15, step=1,
                                affects=(Effect.MODEL,), timed=True)
-    dropout: float = setting(0.5, label="Dropout", group=NETWORK, low=0.0, high=1.0, high_open=True, step=0.05,
-                             sweep=True, help="before the last block",
+    dropout: float = setting(0.5, label=N_("Dropout"), group=NETWORK, low=0.0, high=1.0, high_open=True, step=0.05,
+                             sweep=True, help=N_("before the last block"),
                              affects=(Effect.MODEL,), timed=True)
-    in_channels: int = setting(1, label="Input channels", group=NETWORK, low=1, high=4, step=1,
+    in_channels: int = setting(1, label=N_("Input channels"), group=NETWORK, low=1, high=4, step=1,
                                affects=(Effect.MODEL,), timed=True)
-    num_classes: int = setting(10, label="Classes", group=NETWORK, low=2, high=4096, step=1,
+    num_classes: int = setting(10, label=N_("Classes"), group=NETWORK, low=2, high=4096, step=1,
                                affects=(Effect.MODEL,), timed=True)
-    resize: int = setting(224, label="Resize (px)", group=NETWORK, unit="px", low=1, high=MAX_RESIZE, step=1,
-                          sweep=True, help="images are resized to N×N before the network",
+    resize: int = setting(224, label=N_("Resize (px)"), group=NETWORK, unit="px", low=1, high=MAX_RESIZE, step=1,
+                          sweep=True, help=N_("images are resized to N×N before the network"),
                           affects=(Effect.DATA,), timed=True)
-    batch_norm: bool = setting(False, label="Batch norm", group=NETWORK, chapter=False, sweep=True,
-                               help="a BatchNorm2d after every convolution, before its ReLU (d2l's next chapters)",
+    batch_norm: bool = setting(False, label=N_("Batch norm"), group=NETWORK, chapter=False, sweep=True,
+                               help=N_("a BatchNorm2d after every convolution, before its ReLU (d2l's next chapters)"),
                                affects=(Effect.MODEL,), timed=True)
-    pointwise_convs: int = setting(2, label="1×1 convs per block", group=NETWORK, low=0, high=3, step=1,
+    pointwise_convs: int = setting(2, label=N_("1×1 convs per block"), group=NETWORK, low=0, high=3, step=1,
                                    chapter=False, sweep=True,
-                                   help="how many 1×1 convolutions follow each block's k×k convolution",
+                                   help=N_("how many 1×1 convolutions follow each block's k×k convolution"),
                                    affects=(Effect.MODEL,), timed=True)
-    pointwise_kernel: int = setting(1, label="Their kernel", group=NETWORK, choices=(1, 3), chapter=False,
-                                    sweep=True, help="3: the chapter's exercise, 3×3 instead of 1×1 (padding keeps "
-                                                     "the size)",
+    pointwise_kernel: int = setting(1, label=N_("Their kernel"), group=NETWORK, choices=(1, 3), chapter=False,
+                                    sweep=True, help=N_("3: the chapter's exercise, 3×3 instead of 1×1 (padding keeps "
+                                                        "the size)"),
                                     affects=(Effect.MODEL,), timed=True)
-    head: str = setting("gap", label="Head", group=NETWORK, choices=HEADS, chapter=False, sweep=True,
-                        help="gap: the chapter's global average pool of one map per class; fc: flatten, then a "
-                             "fully connected layer (the last block keeps its channels)",
+    head: str = setting("gap", label=N_("Head"), group=NETWORK, choices=HEADS, chapter=False, sweep=True,
+                        help=N_("gap: the chapter's global average pool of one map per class; fc: flatten, then a "
+                                "fully connected layer (the last block keeps its channels)"),
                         affects=(Effect.MODEL,), timed=True)
-    final_relu: bool = setting(True, label="ReLU after the last block", group=NETWORK, chapter=False, sweep=True,
-                               help="the chapter has it; it is what lets every class map die at once",
+    final_relu: bool = setting(True, label=N_("ReLU after the last block"), group=NETWORK, chapter=False, sweep=True,
+                               help=N_("the chapter has it; it is what lets every class map die at once"),
                                affects=(Effect.MODEL,), timed=True)
 
 
@@ -117,77 +118,77 @@ class ArchConfig:
 class TrainConfig:
     SECTION: ClassVar[str] = "train"
 
-    lr: float = setting(0.1, label="Learning rate", low=0.0, high=100.0, low_open=True, step=0.01, sweep=True,
-                        help="the peak rate under a schedule",
+    lr: float = setting(0.1, label=N_("Learning rate"), low=0.0, high=100.0, low_open=True, step=0.01, sweep=True,
+                        help=N_("the peak rate under a schedule"),
                         affects=(Effect.SCHEDULE,))
-    epochs: int = setting(10, label="Epochs", low=1, high=1000, step=1, sweep=True,
+    epochs: int = setting(10, label=N_("Epochs"), low=1, high=1000, step=1, sweep=True,
                           affects=(Effect.SCHEDULE,))
-    batch_size: int = setting(128, label="Batch size", low=1, high=8192, step=1, sweep=True,
+    batch_size: int = setting(128, label=N_("Batch size"), low=1, high=8192, step=1, sweep=True,
                               affects=(Effect.DATA,), timed=True)
-    optimizer: str = setting("sgd", label="Optimizer", choices=OPTIMIZERS, sweep=True,
+    optimizer: str = setting("sgd", label=N_("Optimizer"), choices=OPTIMIZERS, sweep=True,
                              affects=(Effect.OPTIMIZER,), timed=True)
-    momentum: float = setting(0.0, label="Momentum", low=0.0, high=1.0, high_open=True, step=0.1, sweep=True,
+    momentum: float = setting(0.0, label=N_("Momentum"), low=0.0, high=1.0, high_open=True, step=0.1, sweep=True,
                               affects=(Effect.OPTIMIZER,), timed=True)
-    weight_decay: float = setting(0.0, label="Weight decay", low=0.0, high=1.0, step=0.0001, sweep=True,
+    weight_decay: float = setting(0.0, label=N_("Weight decay"), low=0.0, high=1.0, step=0.0001, sweep=True,
                                   affects=(Effect.OPTIMIZER,), timed=True)
-    init: str = setting("xavier", label="Initialisation", choices=INITS, sweep=True,
-                        help="xavier: d2l's train_ch6 (xavier-uniform weights); default: PyTorch's own",
+    init: str = setting("xavier", label=N_("Initialisation"), choices=INITS, sweep=True,
+                        help=N_("xavier: d2l's train_ch6 (xavier-uniform weights); default: PyTorch's own"),
                         affects=(Effect.MODEL,))
-    seed: int = setting(0, label="Random seed", low=0, high=2**31 - 1, step=1, sweep=True,
+    seed: int = setting(0, label=N_("Random seed"), low=0, high=2**31 - 1, step=1, sweep=True,
                         affects=(Effect.MODEL, Effect.DATA))
-    repeats: int = setting(1, label="Repeats (seeds)", low=1, high=10, step=1, chapter=False,
-                           help="train over this many seeds (seed, seed + 1, …), one run each, shown as one group "
-                                "(mean ± sd): how far one setting beats another is only known beside this noise",
+    repeats: int = setting(1, label=N_("Repeats (seeds)"), low=1, high=10, step=1, chapter=False,
+                           help=N_("train over this many seeds (seed, seed + 1, …), one run each, shown as one group "
+                                   "(mean ± sd): how far one setting beats another is only known beside this noise"),
                            affects=(Effect.RUNS,))
-    schedule: str = setting("constant", label="LR schedule", choices=SCHEDULES, chapter=False, sweep=True,
-                            help="constant: the chapter's; onecycle, cosine: up to the rate, then down; step: a "
-                                 "tenth at half and three quarters of the run",
+    schedule: str = setting("constant", label=N_("LR schedule"), choices=SCHEDULES, chapter=False, sweep=True,
+                            help=N_("constant: the chapter's; onecycle, cosine: up to the rate, then down; step: a "
+                                    "tenth at half and three quarters of the run"),
                             affects=(Effect.SCHEDULE,))
-    warmup_epochs: float = setting(0.0, label="Warm-up epochs", low=0.0, high=1000.0, step=0.5, chapter=False,
-                                   sweep=True, help="the rate rises linearly from a tenth over these epochs "
-                                                    "(onecycle with 0: its usual 30 % of the run)",
+    warmup_epochs: float = setting(0.0, label=N_("Warm-up epochs"), low=0.0, high=1000.0, step=0.5, chapter=False,
+                                   sweep=True, help=N_("the rate rises linearly from a tenth over these epochs "
+                                                       "(onecycle with 0: its usual 30 % of the run)"),
                                    affects=(Effect.SCHEDULE,))
-    label_smoothing: float = setting(0.0, label="Label smoothing", low=0.0, high=0.5, step=0.05, chapter=False,
-                                     sweep=True, help="cross-entropy against targets mixed with the uniform",
+    label_smoothing: float = setting(0.0, label=N_("Label smoothing"), low=0.0, high=0.5, step=0.05, chapter=False,
+                                     sweep=True, help=N_("cross-entropy against targets mixed with the uniform"),
                                      affects=(Effect.LOSS,))
-    nesterov: bool = setting(False, label="Nesterov", chapter=False, sweep=True,
-                             help="Nesterov momentum (SGD with momentum > 0 only)",
+    nesterov: bool = setting(False, label=N_("Nesterov"), chapter=False, sweep=True,
+                             help=N_("Nesterov momentum (SGD with momentum > 0 only)"),
                              affects=(Effect.OPTIMIZER,), timed=True)
-    augment: str = setting("none", label="Augmentation", choices=AUGMENTS, chapter=False, sweep=True,
-                           help="flip-shift: random horizontal flips and shifts of up to 2 px at 28 px (scaled "
-                                "with the resize), on the training images only",
+    augment: str = setting("none", label=N_("Augmentation"), choices=AUGMENTS, chapter=False, sweep=True,
+                           help=N_("flip-shift: random horizontal flips and shifts of up to 2 px at 28 px (scaled "
+                                   "with the resize), on the training images only"),
                            affects=(Effect.DATA,), timed=True)
-    tta: bool = setting(False, label="Test-time flips", chapter=False, sweep=True,
-                        help="evaluation averages the prediction of each image and its mirror",
+    tta: bool = setting(False, label=N_("Test-time flips"), chapter=False, sweep=True,
+                        help=N_("evaluation averages the prediction of each image and its mirror"),
                         affects=(Effect.EVALUATION,), timed=True)
-    device: str = setting("auto", label="Device", group=DATA, pattern=r"auto|cpu|mps|cuda(:\d+)?",
-                          pattern_text="auto, cpu, cuda, cuda:N or mps",
-                          help="auto: the GPU when there is one, else the CPU",
+    device: str = setting("auto", label=N_("Device"), group=DATA, pattern=r"auto|cpu|mps|cuda(:\d+)?",
+                          pattern_text=N_("auto, cpu, cuda, cuda:N or mps"),
+                          help=N_("auto: the GPU when there is one, else the CPU"),
                           affects=(Effect.PLACE,))
     # None means the whole split; a number takes a seeded random subset of that many images.
-    train_size: int | None = setting(None, label="Training images", group=DATA, low=1, high=FASHION_MNIST_TRAIN,
-                                     step=1000, sweep=True, none_text="all 60,000",
-                                     help="a seeded random subset",
+    train_size: int | None = setting(None, label=N_("Training images"), group=DATA, low=1, high=FASHION_MNIST_TRAIN,
+                                     step=1000, sweep=True, none_text=N_("all 60,000"),
+                                     help=N_("a seeded random subset"),
                                      affects=(Effect.DATA,))
-    test_size: int | None = setting(None, label="Test images", group=DATA, low=1, high=FASHION_MNIST_TEST,
-                                    step=1000, none_text="all 10,000", help="a seeded random subset",
+    test_size: int | None = setting(None, label=N_("Test images"), group=DATA, low=1, high=FASHION_MNIST_TEST,
+                                    step=1000, none_text=N_("all 10,000"), help=N_("a seeded random subset"),
                                     affects=(Effect.EVALUATION,))
-    validation_size: int = setting(0, label="Validation images", group=DATA, low=0, high=30_000, step=1000,
+    validation_size: int = setting(0, label=N_("Validation images"), group=DATA, low=0, high=30_000, step=1000,
                                    chapter=False,
-                                   help="hold out the last N training images and evaluate on them instead of "
-                                        "the test set: choose settings on these, report the test set once",
+                                   help=N_("hold out the last N training images and evaluate on them instead of "
+                                           "the test set: choose settings on these, report the test set once"),
                                    affects=(Effect.DATA, Effect.EVALUATION))
     # bf16 autocast where the device runs it fast ("auto"), or always float32 as the seed does.
-    precision: str = setting("auto", label="Precision", group=DATA, choices=PRECISIONS, sweep=True,
-                             help="auto: bf16 where the device computes it natively (a recent GPU, or a CPU with "
-                                  "AVX-512 BF16 or AMX); float32: exactly the seed",
+    precision: str = setting("auto", label=N_("Precision"), group=DATA, choices=PRECISIONS, sweep=True,
+                             help=N_("auto: bf16 where the device computes it natively (a recent GPU, or a CPU with "
+                                     "AVX-512 BF16 or AMX); float32: exactly the seed"),
                              affects=(Effect.LOSS,), timed=True)
-    data_dir: str | None = setting(None, label="Data folder", group=DATA, none_text="found automatically",
-                                   help="a folder holding the four Fashion-MNIST IDX files",
+    data_dir: str | None = setting(None, label=N_("Data folder"), group=DATA, none_text=N_("found automatically"),
+                                   help=N_("a folder holding the four Fashion-MNIST IDX files"),
                                    affects=(Effect.DATA,))
     # More than one: DistributedDataParallel over that many processes (one per GPU), launched with torchrun.
-    processes: int = setting(1, label="GPUs", group=DATA, low=1, high=64, step=1,
-                             help="more than one: DistributedDataParallel, one process per GPU, through torchrun",
+    processes: int = setting(1, label=N_("GPUs"), group=DATA, low=1, high=64, step=1,
+                             help=N_("more than one: DistributedDataParallel, one process per GPU, through torchrun"),
                              affects=(Effect.PLACE,))
 
 
@@ -336,15 +337,16 @@ def parse_setting(name: str, text: str) -> tuple[Any, str | None]:
 
 def _blocks_issues(a: ArchConfig) -> list[ConfigIssue]:
     if not isinstance(a.blocks, tuple) or not 1 <= len(a.blocks) <= MAX_BLOCKS:
-        return [ConfigIssue("arch.blocks", f"must hold between 1 and {MAX_BLOCKS} blocks")]
+        return [ConfigIssue("arch.blocks", _("must hold between 1 and {most} blocks").format(most=MAX_BLOCKS))]
     issues: list[ConfigIssue] = []
 
     def check(i: int, name: str, lo: int, hi: int) -> bool:
         value, where = getattr(a.blocks[i], name), f"arch.blocks[{i}].{name}"
         if isinstance(value, bool) or not isinstance(value, int):
-            issues.append(ConfigIssue(where, f"must be a whole number, got {shown(value)}"))
+            issues.append(ConfigIssue(where, _("must be a whole number, got {value}").format(value=shown(value))))
         elif not lo <= value <= hi:
-            issues.append(ConfigIssue(where, f"must be between {lo} and {hi}, got {value}"))
+            issues.append(ConfigIssue(where, _("must be between {low} and {high}, got {value}").format(
+                low=lo, high=hi, value=value)))
         else:
             return True
         return False
@@ -367,16 +369,19 @@ def validate(config: RunConfig) -> list[ConfigIssue]:
     if not bad & {"train_size", "validation_size", "batch_size", "processes"}:
         issues += _split_issues(t)
     if not bad & {"test_size", "validation_size"} and t.validation_size and (t.test_size or 0) > t.validation_size:
-        issues.append(ConfigIssue("train.test_size", f"{t.test_size} is more than the {t.validation_size} validation "
-                                                     "images it is drawn from"))
+        issues.append(ConfigIssue("train.test_size", _(
+            "{count} is more than the {validation} validation images it is drawn from").format(
+                count=t.test_size, validation=t.validation_size)))
     if not bad & {"nesterov", "optimizer", "momentum"} and t.nesterov and (t.optimizer != "sgd" or t.momentum <= 0):
-        issues.append(ConfigIssue("train.nesterov", "needs the sgd optimizer with momentum above 0"))
+        issues.append(ConfigIssue("train.nesterov", _("needs the sgd optimizer with momentum above 0")))
     if not bad & {"warmup_epochs", "epochs"} and t.warmup_epochs >= t.epochs:
-        issues.append(ConfigIssue("train.warmup_epochs", f"must be shorter than the run ({t.epochs} epochs), got "
-                                                         f"{t.warmup_epochs:g}"))
+        issues.append(ConfigIssue("train.warmup_epochs", _(
+            "must be shorter than the run ({epochs} epochs), got {value}").format(
+                epochs=t.epochs, value=f"{t.warmup_epochs:g}")))
     top = int(SETTINGS["seed"].spec.high or 0)
     if not bad & {"seed", "repeats"} and t.seed + t.repeats - 1 > top:
-        issues.append(ConfigIssue("train.repeats", f"{t.repeats} seeds from {t.seed} go past the largest seed, {top}"))
+        issues.append(ConfigIssue("train.repeats", _("{repeats} seeds from {seed} go past the largest seed, {top}")
+                                  .format(repeats=t.repeats, seed=t.seed, top=top)))
     return issues
 
 
@@ -401,8 +406,8 @@ def _network_issues(a: ArchConfig, bad: set[str]) -> list[ConfigIssue]:
     if a.head == "gap" and "num_classes" not in bad and a.blocks[-1].out_channels != a.num_classes:
         issues.append(ConfigIssue(
             f"arch.blocks[{len(a.blocks) - 1}].out_channels",
-            f"must equal num_classes ({a.num_classes}): in NiN the last block gives one map per class, "
-            f"got {a.blocks[-1].out_channels} (or choose the fc head)"))
+            _("must equal num_classes ({classes}): in NiN the last block gives one map per class, got {value} "
+              "(or choose the fc head)").format(classes=a.num_classes, value=a.blocks[-1].out_channels)))
     if not bad & {"resize", "pool_kernel", "pool_stride", "pointwise_convs", "head"}:
         problem = size_problem(a, a.resize)
         if problem:
@@ -415,13 +420,16 @@ def _split_issues(t: TrainConfig) -> list[ConfigIssue]:
     available = FASHION_MNIST_TRAIN - t.validation_size
     n_train = t.train_size or available
     if t.train_size is not None and t.train_size > available:
-        return [ConfigIssue("train.train_size", f"{t.train_size} is more than the {available} training images "
-                                                f"left beside {t.validation_size} for validation")]
+        return [ConfigIssue("train.train_size", _(
+            "{count} is more than the {available} training images left beside {validation} for validation").format(
+                count=t.train_size, available=available, validation=t.validation_size))]
     if t.batch_size > n_train:
-        return [ConfigIssue("train.batch_size", f"{t.batch_size} is larger than the {n_train} training images")]
+        return [ConfigIssue("train.batch_size", _("{batch} is larger than the {count} training images").format(
+            batch=t.batch_size, count=n_train))]
     if t.batch_size < t.processes:
-        return [ConfigIssue("train.batch_size", f"{t.batch_size} cannot be shared out over {t.processes} processes: "
-                                                "each needs an image")]
+        return [ConfigIssue("train.batch_size", _(
+            "{batch} cannot be shared out over {processes} processes: each needs an image").format(
+                batch=t.batch_size, processes=t.processes))]
     return []
 
 
@@ -461,14 +469,16 @@ SEED_BN = SEED.with_overrides(batch_norm=True, schedule="onecycle", momentum=0.9
 
 PRESETS: dict[str, RunConfig] = {"seed": SEED, "seed-bn": SEED_BN, "cpu": CPU, "tiny": TINY}
 
+# After "92 %" (and "30 %" above) a no-break space: gettext would read "% i" and "% o" as placeholders.
 PRESET_DESCRIPTIONS = {
-    "seed": "Exactly the chapter: four blocks at 224 px, lr 0.1, 10 epochs, batch 128. Hours on a CPU, minutes on a "
-            "GPU.",
-    "cpu": "A NiN sized for 28 px with batch norm, a one-cycle schedule and augmentation: test accuracy above "
-           "92 % in under three minutes on a 2-core CPU.",
-    "tiny": "A quick look at training, on a small subset: seconds on any machine. It ends near 35 % test accuracy "
-            "(chance is 10 %): a glimpse, not a useful model, which is what the cpu preset is for.",
-    "seed-bn": "The chapter's network at 224 px with batch norm, a one-cycle schedule and augmentation: for a GPU.",
+    "seed": N_("Exactly the chapter: four blocks at 224 px, lr 0.1, 10 epochs, batch 128. Hours on a CPU, minutes on a "
+               "GPU."),
+    "cpu": N_("A NiN sized for 28 px with batch norm, a one-cycle schedule and augmentation: test accuracy above "
+              "92 % in under three minutes on a 2-core CPU."),
+    "tiny": N_("A quick look at training, on a small subset: seconds on any machine. It ends near 35 % test accuracy "
+               "(chance is 10 %): a glimpse, not a useful model, which is what the cpu preset is for."),
+    "seed-bn": N_("The chapter's network at 224 px with batch norm, a one-cycle schedule and augmentation: for a "
+                  "GPU."),
 }
 
 

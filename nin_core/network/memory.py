@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from nin_core.i18n import N_
 from nin_core.network.config import ConfigError, ConfigIssue, RunConfig
 from nin_core.network.devices import device_label, resolve_device
 from nin_core.network.geometry import size_problem
@@ -82,10 +83,10 @@ class MemoryEstimate:
         return self.batch_size * sum(self.layer_bytes) + self.cast_weights_bytes + self.stats_bytes
 
     def step_parts(self) -> dict[str, int]:
-        """A training step at its peak, part by part."""
-        return {"parameters": self.params_bytes, "gradients": self.grads_bytes,
-                "optimizer state": self.optimizer_bytes, "saved activations": self.activations_bytes,
-                "input and backward buffers": self.batch_size * (self.batch_image_bytes + self.peak_layer_bytes)}
+        """A training step at its peak, part by part (named in English; the Shapes page shows them translated)."""
+        return {N_("parameters"): self.params_bytes, N_("gradients"): self.grads_bytes,
+                N_("optimizer state"): self.optimizer_bytes, N_("saved activations"): self.activations_bytes,
+                N_("input and backward buffers"): self.batch_size * (self.batch_image_bytes + self.peak_layer_bytes)}
 
     @property
     def train_bytes(self) -> int:

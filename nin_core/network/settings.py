@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
+from nin_core.i18n import _
+
 GROUPS = ("network", "training", "data and device")
 ALL = "all"  # an optional size left empty: the whole split
 MAX_SHOWN = 40  # characters of a value echoed in a message (a link may carry 20,000)
@@ -88,11 +90,11 @@ class Setting:
     def describe_range(self) -> str:
         s = self.spec
         if s.choices:
-            return "one of " + ", ".join(map(str, s.choices))
+            return _("one of {choices}").format(choices=", ".join(map(str, s.choices)))
         if s.low is None or s.high is None:  # a range has both ends or none (no setting has one end only)
             return ""
         if self.kind is int:
-            return f"{int(s.low)} to {int(s.high)}"
+            return _("{low} to {high}").format(low=int(s.low), high=int(s.high))
         return f"{'(' if s.low_open else '['}{s.low:g}, {s.high:g}{')' if s.high_open else ']'}"
 
 
@@ -149,16 +151,21 @@ def type_problem(s: Setting, value: Any) -> str | None:
     if value is None and s.optional:
         return None
     if s.kind is bool:
-        ok, what = isinstance(value, bool), "true or false"
+        ok, what = isinstance(value, bool), _("true or false")
     elif s.kind is int:
-        ok, what = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+        ok, what = isinstance(value, int) and not isinstance(value, bool), _("a whole number")
     elif s.kind is float:
-        ok, what = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+        ok, what = isinstance(value, (int, float)) and not isinstance(value, bool), _("a number")
     elif s.kind is str:
-        ok, what = isinstance(value, str), "text"
+        ok, what = isinstance(value, str), _("text")
     else:
         return None  # the blocks: checked by the configuration itself
-    return None if ok else f"must be {what}, got {shown(value)}"
+    return None if ok else _must(what, shown(value))
+
+
+def _must(what: str, got: Any) -> str:
+    """The one shape of every value's problem: what it must be, and what it was."""
+    return _("must be {what}, got {value}").format(what=what, value=got)
 
 
 def value_problem(s: Setting, value: Any) -> str | None:
@@ -168,19 +175,20 @@ def value_problem(s: Setting, value: Any) -> str | None:
         return problem
     spec = s.spec
     if spec.choices and value not in spec.choices:
-        return f"must be {s.describe_range()}, got {shown(value)}"
+        return _must(s.describe_range(), shown(value))
     if spec.pattern and not re.fullmatch(spec.pattern, value):
-        return f"must be {spec.pattern_text}, got {shown(value)}"
+        return _must(_(spec.pattern_text), shown(value))
     if s.kind is int and spec.low is not None and spec.high is not None and not spec.low <= value <= spec.high:
-        return f"must be between {int(spec.low)} and {int(spec.high)}, got {shown(value)}"
+        return _("must be between {low} and {high}, got {value}").format(low=int(spec.low), high=int(spec.high),
+                                                                        value=shown(value))
     if s.kind is float:
         if not math.isfinite(value):
-            return f"must be a finite number, got {value}"
+            return _must(_("a finite number"), value)
         if spec.low is not None:
             too_low = value <= spec.low if spec.low_open else value < spec.low
             too_high = value >= spec.high if spec.high_open else value > spec.high
             if too_low or too_high:
-                return f"must be in {s.describe_range()}, got {value:g}"
+                return _("must be in {range}, got {value}").format(range=s.describe_range(), value=f"{value:g}")
     return None
 
 
@@ -206,18 +214,18 @@ def parse_text(s: Setting, text: str) -> tuple[Any, str | None]:
             return True, None
         if word in ("false", "no", "off", "0"):
             return False, None
-        return None, f"must be true or false, got {shown(text)}"
+        return None, _must(_("true or false"), shown(text))
     try:  # exact first: a whole number of any length stays exact
         number: float | int = int(text)
     except ValueError:
         try:
             number = float(text)
         except ValueError:
-            return None, f"must be {'a whole number' if s.kind is int else 'a number'}, got {shown(text)}"
+            return None, _must(_("a whole number") if s.kind is int else _("a number"), shown(text))
     if s.kind is int:
         if isinstance(number, float):
             if not math.isfinite(number) or not number.is_integer():
-                return None, f"must be a whole number, got {shown(number)}"
+                return None, _must(_("a whole number"), shown(number))
             number = int(number)
         return number, None
     return float(number), None
@@ -238,11 +246,11 @@ def format_value(value: Any) -> str:
 
 def help_text(s: Setting) -> str:
     """The setting's help with its range, for a form field and a CLI flag."""
-    parts = [s.spec.help] if s.spec.help else []
+    parts = [_(s.spec.help)] if s.spec.help else []
     if s.describe_range():
         parts.append(f"{s.describe_range()}{' ' + s.spec.unit if s.spec.unit else ''}")
     if s.optional and s.spec.none_text:
-        parts.append(f"empty: {s.spec.none_text}")
+        parts.append(_("empty: {meaning}").format(meaning=_(s.spec.none_text)))
     if not s.spec.chapter:
-        parts.append(f"beyond the chapter; the chapter's way: {format_value(s.default)}")
-    return "; ".join(parts)
+        parts.append(_("beyond the chapter; the chapter's way: {value}").format(value=format_value(s.default)))
+    return _("; ").join(parts)

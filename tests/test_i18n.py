@@ -1,0 +1,175 @@
+"""中文 / English: every message has its Chinese, in the book's terms; the pages and the CLI follow the language."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+from conftest import APP
+from streamlit.testing.v1 import AppTest
+
+from nin_core import ROOT
+from nin_core.cli import main
+from nin_core.i18n import LOCALE_DIR, _, language_of, reset_language, set_language
+from nin_core.network.config import RunConfig
+
+PO = LOCALE_DIR / "zh" / "LC_MESSAGES" / "messages.po"
+MO = PO.with_suffix(".mo")
+KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
+PLACEHOLDER = re.compile(r"\{[^{}]*\}|%(?:\([^)]*\))?[sdifr]")
+CJK = re.compile(r"[\u3400-\u9fff]")
+# What may stay in Latin letters on a Chinese page: names, units, values and code.
+NAMES = {"nin", "fashion", "mnist", "sgd", "adamw", "bf16", "float32", "cpu", "gpu", "px", "b", "kb", "mb", "gb", "m",
+         "auto", "seed", "tiny", "bn", "k", "d2l", "relu", "conv2d", "maxpool2d", "sequential", "dropout",
+         "adaptiveavgpool2d", "flatten", "linear", "docs", "benchmarks", "md", "adam", "material", "gray",
+         "violet", "badge", "science", "english"}
+
+
+def catalog():
+    with PO.open("rb") as f:
+        return read_po(f, locale="zh")
+
+
+def code_messages() -> set[str]:
+    found = set()
+    for _file, _line, message, _comments, _context in extract_from_dir(
+            ROOT, method_map=[(f"{d}/**.py", "python") for d in ("nin_core", "ui", "pages")] + [("app.py", "python")],
+            keywords=KEYWORDS):
+        found.add(message if isinstance(message, str) else message[0])
+    return found
+
+
+def test_every_message_in_the_code_has_its_chinese():
+    translated = {m.id if isinstance(m.id, str) else m.id[0]: m for m in catalog() if m.id}
+    missing = sorted(m for m in code_messages() - {""}
+                     if m not in translated or not translated[m].string or translated[m].fuzzy)
+    assert not missing, "messages without Chinese (run make translations, translate them in the .po):\n" + "\n".join(
+        missing)
+
+
+def test_translations_keep_their_placeholders():
+    wrong = []
+    for m in catalog():
+        ids = [m.id] if isinstance(m.id, str) else list(m.id)
+        strings = [m.string] if isinstance(m.string, str) else list(m.string)
+        for text in strings:
+            if m.id and sorted(PLACEHOLDER.findall(text)) != sorted(PLACEHOLDER.findall(ids[-1])):
+                wrong.append(f"{ids[-1]!r} → {text!r}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_compiled_catalog_is_not_older_than_its_source():
+    assert MO.exists() and MO.stat().st_mtime >= PO.stat().st_mtime, "run make translations"
+
+
+def test_the_translations_use_the_glossarys_terms():
+    with (LOCALE_DIR / "glossary.csv").open(encoding="utf-8") as f:
+        glossary = list(csv.DictReader(f))
+    wrong = []
+    for m in catalog():
+        if not m.id:
+            continue
+        english = PLACEHOLDER.sub("", m.id if isinstance(m.id, str) else m.id[0])
+        string = m.string if isinstance(m.string, str) else m.string[0]
+        wrong += [f"{m.id!r}: {term['chinese']} (for {term['english']}) not in {string!r}" for term in glossary
+                  if re.search(rf"(?<![\w-]){re.escape(term['english'])}(?![\w-])", english, re.IGNORECASE)
+                  and term["chinese"] not in string]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_language_of_a_locale():
+    assert [language_of(t) for t in ("zh-CN", "zh_CN.UTF-8", "zh-Hant-TW", "en-US", "C.UTF-8", "", None)] == [
+        "zh", "zh", "zh", "en", "en", "en", "en"]
+
+
+def test_messages_follow_the_language_and_english_is_the_source():
+    token = set_language("zh")
+    try:
+        assert _("Learning rate") == "学习率" and _("") == ""
+        issues = RunConfig().with_overrides(lr=-1.0, warmup_epochs=20.0).validate()
+        assert [i.field for i in issues] == ["train.lr", "train.warmup_epochs"]
+        assert all(CJK.search(i.message) for i in issues), issues
+    finally:
+        reset_language(token)
+    assert _("Learning rate") == "Learning rate"
+
+
+# --- the pages -------------------------------------------------------------------------------------------
+
+def shapes_page(lang: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["preset"] = "seed"
+    at.query_params["lang"] = lang
+    at.switch_page("pages/shapes.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def shown_texts(at: AppTest) -> list[str]:
+    """What a person reads: labels, help, captions, Markdown, headings, messages, metrics and column names."""
+    texts = [w.label for kind in ("number_input", "selectbox", "metric") for w in at.get(kind)]
+    texts += [w.help or "" for kind in ("number_input", "selectbox") for w in at.get(kind)]
+    texts += [e.value for kind in ("caption", "markdown", "title", "subheader", "header", "info", "warning",
+                                   "error") for e in at.get(kind)]
+    texts += [str(c) for frame in at.dataframe for c in frame.value.columns]
+    return texts
+
+
+def english_words(text: str) -> list[str]:
+    text = re.sub(r":[a-z-]+\[|:material/\w+:|\*\*|`[^`]*`|\{[^}]*\}", " ", text)
+    return [w for w in re.findall(r"[A-Za-z][A-Za-z0-9]*", text) if w.lower() not in NAMES]
+
+
+@pytest.mark.slow
+def test_the_shapes_page_in_chinese_leaves_no_english(nin_home):
+    at = shapes_page("zh")
+    left = {t: english_words(t) for t in shown_texts(at) if english_words(t)}
+    assert not left, left
+    assert "形状" in [t.value for t in at.title]
+
+
+@pytest.mark.slow
+def test_the_shapes_page_in_english_has_no_chinese(nin_home):
+    at = shapes_page("en")
+    assert not [t for t in shown_texts(at) if CJK.search(t)]
+    assert "Shapes" in [t.value for t in at.title]
+
+
+@pytest.mark.slow
+def test_the_link_sets_the_language_and_the_switch_keeps_the_configuration(nin_home):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"preset": "tiny", "lr": "0.01", "lang": "zh"})
+    at.run()
+    assert not at.exception, at.exception
+    assert "学习率" in [n.label for n in at.number_input]
+    values = [(n.key, n.value) for n in at.number_input]
+    (switch,) = [w for w in at.get("button_group") if w.label == "Language / 语言"]
+    switch.set_value("en").run()
+    assert not at.exception, at.exception
+    assert at.query_params["lang"] == ["en"] or at.query_params["lang"] == "en"
+    assert "Learning rate" in [n.label for n in at.number_input]
+    assert [(n.key, n.value) for n in at.number_input] == values
+    assert at.query_params["lr"] in ("0.01", ["0.01"]) and at.query_params["preset"] in ("tiny", ["tiny"])
+
+
+# --- the command line ------------------------------------------------------------------------------------
+
+def cli_help(capsys, monkeypatch, *args: str, **env: str) -> str:
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit):
+        main([*args, "train", "--help"])
+    return capsys.readouterr().out
+
+
+def test_the_cli_in_chinese_from_lang_or_the_locale(capsys, monkeypatch):
+    assert "学习率" in cli_help(capsys, monkeypatch, "--lang", "zh")
+    assert "学习率" in cli_help(capsys, monkeypatch, LANG="zh_CN.UTF-8")
+    english = cli_help(capsys, monkeypatch, LANG="zh_CN.UTF-8", LC_ALL="C.UTF-8")
+    assert "Learning rate" in english and not CJK.search(english)
+    assert "Learning rate" in cli_help(capsys, monkeypatch, "--lang", "en", LANG="zh_CN.UTF-8")
