@@ -4,6 +4,7 @@ import secrets
 
 import streamlit as st
 
+from nin_core.i18n import N_, _
 from nin_core.network.charts import enlarge, png_bytes, top_k_figure
 from nin_core.network.config import preset
 from nin_core.network.data import CLASS_NAMES, DataNotFoundError, sample_test_images
@@ -17,7 +18,7 @@ from ui.text import as_text
 
 inside_app()
 
-INVERT = {"auto": None, "invert": True, "don't invert": False}
+INVERT = {N_("auto"): None, N_("invert"): True, N_("don't invert"): False}  # shown with _()
 SAMPLES = 8
 
 
@@ -29,51 +30,54 @@ def show(predictor: Predictor, name: str, data: bytes, key: str, top_k: int, tru
         return
     # Without an error a prediction has all of these.
     assert p.predicted is not None and p.model_view is not None and p.class_map is not None
-    guess = predictor.class_names[p.predicted]
-    right = ":green[:material/check: right]" if truth == p.predicted else ":red[:material/close: wrong]"
-    verdict = "" if truth is None else f" · true: **{CLASS_NAMES[truth]}** {right}"
+    guess = _(predictor.class_names[p.predicted])
+    right = (":green[:material/check: " + _("right") if truth == p.predicted
+             else ":red[:material/close: " + _("wrong")) + "]"
+    verdict = "" if truth is None else _(" · true: **{name}** {verdict}").format(name=_(CLASS_NAMES[truth]),
+                                                                                  verdict=right)
     with st.container(border=True):
         st.markdown(f"**{as_text(name)}** → **{guess}** ({p.top_k[0][1]:.0%}){verdict}")
         for note in p.notes:
             st.caption(f":material/info: {note}")
         view, heat, bars = st.columns([1, 1, 2])
-        view.image(enlarge(p.model_view), caption="as the model sees it" + (" (inverted)" if p.inverted else ""))
-        heat.image(enlarge(overlay(p.model_view, p.class_map)), caption=f"class map of “{guess}”")
-        bars.plotly_chart(top_k_figure(p.top_k), key=f"bars_{key}")
-        bars.segmented_control("Inversion", list(INVERT), default="auto", required=True, key=key)
+        view.image(enlarge(p.model_view), caption=_("as the model sees it (inverted)") if p.inverted
+                   else _("as the model sees it"))
+        heat.image(enlarge(overlay(p.model_view, p.class_map)), caption=_("class map of “{name}”").format(name=guess))
+        bars.plotly_chart(top_k_figure([(_(name), prob) for name, prob in p.top_k]), key=f"bars_{key}")
+        bars.segmented_control(_("Inversion"), list(INVERT), default="auto", required=True, key=key, format_func=_)
 
 
-st.title("Predict")
+st.title(_("Predict"))
 store = get_store()
 choices = model_choices(store.list_runs())
 if not choices:
-    st.info("No trained model is available yet. Train one here (the `cpu` preset takes a few minutes on a "
-            "laptop) or on *Playground & training*; it appears here when it finishes.")
+    st.info(_("No trained model is available yet. Train one here (the `cpu` preset takes a few minutes on a "
+              "laptop) or on *Playground & training*; it appears here when it finishes."))
     waiting = [r for r in store.list_runs() if r.active]
     if waiting:
-        st.caption(f"Run #{waiting[0].id} ({as_text(waiting[0].name)}) is {waiting[0].status}; come back when it "
-                   "finishes.")
-    elif st.button("Train the cpu preset", type="primary"):
+        st.caption(_("Run #{id} ({name}) is {status}; come back when it finishes.").format(
+            id=waiting[0].id, name=as_text(waiting[0].name), status=waiting[0].status))
+    elif st.button(_("Train the cpu preset"), type="primary"):
         run_id = store.create_run(preset("cpu"), "cpu preset")
         launched_here(run_id)
         ensure_worker(store)
-        st.success(f"Run #{run_id} is queued: follow it on *Runs*.")
+        st.success(_("Run #{id} is queued: follow it on *Runs*.").format(id=run_id))
     st.stop()
 
 predictor = pick_model(choices)
-st.page_link("pages/explore.py", label="Look inside this model: every layer on one image",
+st.page_link("pages/explore.py", label=_("Look inside this model: every layer on one image"),
              icon=":material/layers:")
-top_k = st.slider("Classes to show", 1, predictor.num_classes, min(3, predictor.num_classes))
-st.caption(f"Images become {predictor.size}×{predictor.size} greyscale, light on dark like Fashion-MNIST: "
-           "a light background is inverted automatically; override it per image.")
+top_k = st.slider(_("Classes to show"), 1, predictor.num_classes, min(3, predictor.num_classes))
+st.caption(_("Images become {size}×{size} greyscale, light on dark like Fashion-MNIST: a light background is "
+             "inverted automatically; override it per image.").format(size=predictor.size))
 
-uploads = st.file_uploader("Your images", type=["png", "jpg", "jpeg", "gif", "bmp", "webp"],
+uploads = st.file_uploader(_("Your images"), type=["png", "jpg", "jpeg", "gif", "bmp", "webp"],
                            accept_multiple_files=True)
 for upload in uploads or []:
     show(predictor, upload.name, upload.getvalue(), f"invert_{upload.file_id}", top_k)
 
-st.subheader("Random test images")
-if st.button("Draw random test images"):
+st.subheader(_("Random test images"))
+if st.button(_("Draw random test images")):
     st.session_state.predict_seed = secrets.randbelow(2**31)
 if "predict_seed" in st.session_state:
     try:
@@ -83,4 +87,4 @@ if "predict_seed" in st.session_state:
         samples = []
     for i, (image, label) in enumerate(samples):
         key = f"invert_sample_{st.session_state.predict_seed}_{i}"
-        show(predictor, f"test image {i + 1}", png_bytes(image.numpy()), key, top_k, truth=label)
+        show(predictor, _("test image {n}").format(n=i + 1), png_bytes(image.numpy()), key, top_k, truth=label)

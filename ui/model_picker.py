@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from nin_core.i18n import _
 from nin_core.network.checkpoint import CheckpointError
 from nin_core.network.evaluation import checkpoint_stamp
 from nin_core.network.predict import Predictor
@@ -27,21 +28,22 @@ def pick_model(choices: list[ModelChoice]) -> Predictor:
     labels, paths = [c.label for c in choices], [str(c.path) for c in choices]
     shown = st.session_state.get(_SHOWN)
     if shown and shown[0] not in paths:
-        st.info(f"**{as_text(shown[1])}** is no longer there (its run was deleted or its checkpoint removed): "
-                "showing the best model left instead.", icon=":material/info:")
+        st.info(_("**{model}** is no longer there (its run was deleted or its checkpoint removed): showing the best "
+                  "model left instead.").format(model=as_text(shown[1])), icon=":material/info:")
         shown = None
 
     def picked() -> None:
         i = labels.index(st.session_state[_BOX])
         st.session_state[_SHOWN] = (paths[i], labels[i], True)
 
-    label = st.selectbox("Model", labels, index=paths.index(shown[0]) if shown and shown[2] else best_choice(choices),
-                         key=_BOX, on_change=picked, help="Finished and stopped runs, newest first, and the demo "
-                                                          "model; the best by test accuracy comes chosen")
+    first = paths.index(shown[0]) if shown and shown[2] else best_choice(choices)
+    label = st.selectbox(_("Model"), labels, index=first, key=_BOX, on_change=picked,
+                         help=_("Finished and stopped runs, newest first, and the demo model; the best by test "
+                                "accuracy comes chosen"))
     choice = choices[labels.index(label)]
     st.session_state[_SHOWN] = (str(choice.path), label, bool(shown and shown[2] and shown[0] == str(choice.path)))
     try:
         return load_predictor(str(choice.path), checkpoint_stamp(choice.path))
     except CheckpointError as e:
-        st.error(f"This model cannot be used: {e}")
+        st.error(_("This model cannot be used: {why}").format(why=e))
         st.stop()

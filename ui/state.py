@@ -78,6 +78,7 @@ def inside_app() -> None:
     if not st.session_state.get(_APP_RAN):
         app_navigation().run()
         st.stop()
+    choose_language()  # again: a page can also run on its own (AppTest's switch_page), in the session's language
 
 
 def get_store() -> RunStore:

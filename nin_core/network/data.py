@@ -24,9 +24,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-# d2l's text labels, in label order.
+from nin_core.i18n import N_
+
+# d2l's text labels, in label order (shown in the reader's language: d2l-zh's T恤, 裤子, …).
 CLASS_NAMES: tuple[str, ...] = (
-    "t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot",
+    N_("t-shirt"), N_("trouser"), N_("pullover"), N_("dress"), N_("coat"), N_("sandal"), N_("shirt"), N_("sneaker"),
+    N_("bag"), N_("ankle boot"),
 )
 
 

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from nin_core.i18n import _
 from nin_core.network.checkpoint import load_model
 from nin_core.network.config import RunConfig
 from nin_core.network.model import NiN, predict_logits
@@ -45,7 +46,7 @@ def load_image(data: bytes, name: str = "image", *, size_hint: int | None = None
     """
     name = _one_line(name, 100) or "image"
     if not data:
-        raise ImageError(f"{name} is empty")
+        raise ImageError(_("{name} is empty").format(name=name))
     try:
         with warnings.catch_warnings():
             # PIL only warns between its own limit and twice it; make that a refusal too.
@@ -53,8 +54,8 @@ def load_image(data: bytes, name: str = "image", *, size_hint: int | None = None
             img = Image.open(io.BytesIO(data), formats=FORMATS)
         width, height = img.size
         if width * height > MAX_PIXELS:
-            raise ImageError(f"{name} is {width}×{height} pixels: images over {MAX_PIXELS // 1_000_000} "
-                             f"megapixels are refused")
+            raise ImageError(_("{name} is {width}×{height} pixels: images over {limit} megapixels are refused")
+                             .format(name=name, width=width, height=height, limit=MAX_PIXELS // 1_000_000))
         if size_hint:
             img.draft("L", (size_hint, size_hint))  # a no-op for formats other than JPEG
         img.load()  # decode now, inside the try, so truncated files fail here
@@ -65,13 +66,14 @@ def load_image(data: bytes, name: str = "image", *, size_hint: int | None = None
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{name} claims more than {MAX_PIXELS // 1_000_000} megapixels and is refused "
-                         f"(possible decompression bomb)") from None
+        raise ImageError(_("{name} claims more than {limit} megapixels and is refused (possible decompression bomb)")
+                         .format(name=name, limit=MAX_PIXELS // 1_000_000)) from None
     except UnidentifiedImageError:
-        raise ImageError(f"{name} is not an image this program can read (PNG, JPEG, GIF, BMP or WebP)") from None
+        raise ImageError(_("{name} is not an image this program can read (PNG, JPEG, GIF, BMP or WebP)")
+                         .format(name=name)) from None
     except Exception as e:  # noqa: BLE001 - every decoder failure gets the same one-line answer
-        raise ImageError(f"{name} could not be decoded; it may be damaged or truncated "
-                         f"({_one_line(e) or type(e).__name__})") from None
+        raise ImageError(_("{name} could not be decoded; it may be damaged or truncated ({why})")
+                         .format(name=name, why=_one_line(e) or type(e).__name__)) from None
 
 
 def to_gray(img: Image.Image) -> Image.Image:
@@ -121,7 +123,7 @@ def _flatten_alpha(img: Image.Image) -> Image.Image:
         return rgba.convert("L"), rgba.getchannel("A")
 
     weighted = total = 0
-    for _, band in _bands(img):
+    for _name, band in _bands(img):
         gray, alpha = gray_and_alpha(band)
         weights = np.asarray(alpha, dtype=np.int64)
         total += int(weights.sum())
@@ -184,11 +186,12 @@ def image_notes(image: Image.Image, size: int) -> list[str]:
     notes = []
     width, height = image.size
     if max(width, height) < size / 2 or min(width, height) < 4:
-        notes.append(f"The image is only {width}×{height} pixels, enlarged to {size}×{size}: too little to "
-                     "recognise a garment, so the answer means little.")
+        notes.append(_("The image is only {width}×{height} pixels, enlarged to {size}×{size}: too little to "
+                       "recognise a garment, so the answer means little.").format(width=width, height=height,
+                                                                                  size=size))
     frames = image.info.get("frames", 1)
     if frames > 1:
-        notes.append(f"The image is animated ({frames} frames): only its first frame was used.")
+        notes.append(_("The image is animated ({frames} frames): only its first frame was used.").format(frames=frames))
     return notes
 
 
