@@ -322,3 +322,25 @@ def test_pruning_waits_out_nins_slow_start():
     result = replay([slow, quick, flat, flat, quick], "asha", orders=50)
     assert result["kept"] == 1.0
     assert result["left"] < 0.9  # the flat trials were cut short
+
+
+def test_a_worker_that_meets_another_creating_the_tables_tries_again(tmp_path, monkeypatch):
+    """Two workers on a fresh SQLite file: the second's CREATE TABLE meets the first's (CI saw "table
+    alembic_version already exists"). That worker tries again and finds the tables; other errors are said at once."""
+    import sqlalchemy.exc
+
+    real, calls = search.RDBStorage, []
+
+    def racing(url, **kwargs):
+        calls.append(url)
+        if len(calls) == 1:  # what SQLite raised when the other worker created the table first
+            raise sqlalchemy.exc.OperationalError("CREATE TABLE alembic_version", {},
+                                                  Exception("table alembic_version already exists"))
+        return real(url, **kwargs)
+
+    monkeypatch.setattr(search, "RDBStorage", racing)
+    url = f"sqlite:///{tmp_path / 'search.db'}"
+    assert isinstance(search.open_storage(url), real) and len(calls) == 2
+    calls.clear()
+    with pytest.raises(ConfigError, match="storage: cannot be used"):
+        search.open_storage("sqlite:////nonexistent-folder/x/search.db")

@@ -261,7 +261,8 @@ def open_storage(url: str, *, grace_s: int = GRACE_S) -> BaseStorage:
 
 def _rdb_storage(url: str, grace_s: int) -> RDBStorage:
     """An SQL storage. Workers started together on a fresh database all create Optuna's tables at once, and all but
-    one fail on a duplicate (PostgreSQL's catalogue): those try again, and then find the tables made."""
+    one fail on a duplicate (PostgreSQL's catalogue, SQLite's tables): those try again, and then find the tables
+    made."""
     engine: dict[str, Any] = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {}
 
     def storage() -> RDBStorage:
@@ -274,7 +275,11 @@ def _rdb_storage(url: str, grace_s: int) -> RDBStorage:
     for attempt in range(1, TABLE_TRIES):
         try:
             return storage()
-        except sqlalchemy.exc.IntegrityError:
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as e:
+            # PostgreSQL's duplicate in its catalogue, or SQLite's "table alembic_version already exists"; any
+            # other OperationalError (an unreachable server) is said at once
+            if isinstance(e, sqlalchemy.exc.OperationalError) and "already exists" not in str(e):
+                raise
             time.sleep(0.5 * attempt)  # the other worker's transaction commits its tables meanwhile
     return storage()
 
