@@ -16,7 +16,7 @@ from nin_core import ROOT
 from nin_core.lab.processes import tree_cpu_seconds
 from nin_core.lab.watchbench import serve_app
 
-from .conftest import wait_idle
+from .conftest import new_tab, wait_idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -24,19 +24,15 @@ IDLE_CORES = 0.25  # the watcher's loop kept about one core busy; a server at re
 
 
 def test_files_read_beside_the_app_cost_the_server_nothing(browser, tmp_path):
-    with serve_app(tmp_path / "home", tmp_path / "streamlit.log", as_make_run=True) as (url, server):
-        context = browser.new_context()
-        try:
-            page = context.new_page()
-            page.goto(url)
-            page.get_by_role("button", name="Train", exact=True).wait_for()
-            wait_idle(page)
-            before, start = tree_cpu_seconds(server.pid), time.monotonic()
-            # what a worker does as it starts: thousands of files opened under the checkout
-            subprocess.run([sys.executable, "-c", "import torch, torchvision, scipy.stats, pandas, plotly, optuna"],
-                           cwd=ROOT, check=True, timeout=300)
-            time.sleep(3)  # what the events set off has time to show
-            used = (tree_cpu_seconds(server.pid) - before) / (time.monotonic() - start)
-        finally:
-            context.close()
+    with serve_app(tmp_path / "home", tmp_path / "streamlit.log", as_make_run=True) as (url, server), \
+            new_tab(browser) as page:
+        page.goto(url)
+        page.get_by_role("button", name="Train", exact=True).wait_for()
+        wait_idle(page)
+        before, start = tree_cpu_seconds(server.pid), time.monotonic()
+        # what a worker does as it starts: thousands of files opened under the checkout
+        subprocess.run([sys.executable, "-c", "import torch, torchvision, scipy.stats, pandas, plotly, optuna"],
+                       cwd=ROOT, check=True, timeout=300)
+        time.sleep(3)  # what the events set off has time to show
+        used = (tree_cpu_seconds(server.pid) - before) / (time.monotonic() - start)
     assert used < IDLE_CORES, f"the app server used {used:.2f} cores while other processes read files"
