@@ -60,7 +60,7 @@ def panel_note(run: Run) -> str | None:
 def status_markdown(status: RunStatus) -> str:
     """A run's status as a coloured Markdown badge (for tables and captions)."""
     color, icon = _BADGES[status]
-    return f":{color}-badge[{icon} {status}]"
+    return f":{color}-badge[{icon} {status.label}]"
 
 
 def final_line(run: Run) -> str | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from nin_core.i18n import _, ngettext
+
 
 def format_duration(seconds: float | None, *, about: bool = False) -> str:
     """``4s``, ``2m 05s``, ``1h 02m``; ``about``: rounded, for an estimate (``about 40 s``, ``about 12 min``,
@@ -15,21 +17,24 @@ def format_duration(seconds: float | None, *, about: bool = False) -> str:
     seconds = int(round(seconds))
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
-    return f"{h}h {m:02d}m" if h else f"{m}m {s:02d}s" if m else f"{s}s"
+    if h:
+        return _("{h}h {m:02d}m").format(h=h, m=m)
+    return _("{m}m {s:02d}s").format(m=m, s=s) if m else _("{s}s").format(s=s)
 
 
 def _about(seconds: float) -> str:
     if seconds < 45:
-        return f"about {max(5, round(seconds / 5) * 5)} s"
+        return _("about {n} s").format(n=max(5, round(seconds / 5) * 5))
     minutes = round(seconds / 60)
     if minutes < 60:
-        return f"about {max(1, minutes)} min"
+        return _("about {n} min").format(n=max(1, minutes))
     if seconds < 24 * 3600:
         minutes = round(seconds / 600) * 10  # to the nearest 10 minutes
         h, m = divmod(minutes, 60)
         if h >= 24:
-            return "about 1 day"
-        return f"about {h} h" + (f" {m} min" if m else "")
+            return ngettext("about {n} day", "about {n} days", 1).format(n=1)
+        return (_("about {h} h {m} min") if m else _("about {h} h")).format(h=h, m=m)
     hours = round(seconds / 3600)
     d, h = divmod(hours, 24)
-    return f"about {d} day{'s' if d != 1 else ''}" + (f" {h} h" if h else "")
+    return (ngettext("about {n} day {h} h", "about {n} days {h} h", d) if h
+            else ngettext("about {n} day", "about {n} days", d)).format(n=d, h=h)
