@@ -9,9 +9,11 @@ and the command line each read theirs: the app sets it at the start of every run
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar, Token
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
@@ -75,6 +77,21 @@ def N_(message: str) -> str:
 
 def ngettext(singular: str, plural: str, n: int) -> str:
     return _catalog(language()).ngettext(singular, plural, n)
+
+
+def format_in_language(format_func: Callable[[Any], str]) -> Callable[[Any], str]:
+    """A widget's ``format_func`` that writes in the current language wherever it is called later: Streamlit's
+    AppTest calls it again outside the script run (to find a choice among the labels), where no language is set."""
+    lang = language()
+
+    def formatted(value: Any) -> str:
+        token = set_language(lang)
+        try:
+            return format_func(value)
+        finally:
+            reset_language(token)
+
+    return formatted
 
 
 def format_count(value: int) -> str:

@@ -4,7 +4,7 @@ import secrets
 
 import streamlit as st
 
-from nin_core.i18n import N_, _
+from nin_core.i18n import N_, _, format_in_language
 from nin_core.network.charts import enlarge, png_bytes, top_k_figure
 from nin_core.network.config import preset
 from nin_core.network.data import CLASS_NAMES, DataNotFoundError, sample_test_images
@@ -13,7 +13,7 @@ from nin_core.runs.jobs import ensure_worker
 from nin_core.runs.models import model_choices
 from ui.live_run import launched_here
 from ui.model_picker import pick_model
-from ui.state import get_store, inside_app
+from ui.state import get_store, inside_app, translated_choice
 from ui.text import as_text
 
 inside_app()
@@ -44,7 +44,8 @@ def show(predictor: Predictor, name: str, data: bytes, key: str, top_k: int, tru
                    else _("as the model sees it"))
         heat.image(enlarge(overlay(p.model_view, p.class_map)), caption=_("class map of “{name}”").format(name=guess))
         bars.plotly_chart(top_k_figure([(_(name), prob) for name, prob in p.top_k]), key=f"bars_{key}")
-        bars.segmented_control(_("Inversion"), list(INVERT), default="auto", required=True, key=key, format_func=_)
+        bars.segmented_control(_("Inversion"), list(INVERT), default="auto", required=True, key=translated_choice(key),
+                               format_func=format_in_language(_))
 
 
 st.title(_("Predict"))
@@ -56,7 +57,7 @@ if not choices:
     waiting = [r for r in store.list_runs() if r.active]
     if waiting:
         st.caption(_("Run #{id} ({name}) is {status}; come back when it finishes.").format(
-            id=waiting[0].id, name=as_text(waiting[0].name), status=waiting[0].status))
+            id=waiting[0].id, name=as_text(waiting[0].name), status=waiting[0].status.label))
     elif st.button(_("Train the cpu preset"), type="primary"):
         run_id = store.create_run(preset("cpu"), "cpu preset")
         launched_here(run_id)

@@ -254,3 +254,18 @@ def test_train_tiny_in_a_real_worker_and_see_the_result(nin_home):
     assert dict(state["metrics"])["test acc"] == f"{run.final['test_acc']:.3f}"
     assert [t["name"] for t in state["figure"]["data"]] == ["train loss", "train acc", "test acc"]
     assert f"test acc {run.final['test_acc']:.3f}" in line  # what the page shows is the store's final metrics
+
+
+def test_what_was_typed_is_still_there_after_another_page(nin_home):
+    # Streamlit forgets the state of widgets a page run did not draw: the fields must start from what they held
+    at = choose_preset(app(), "tiny")
+    widget(at, "number_input", "Learning rate").set_value(0.02).run()
+    widget(at, "toggle", "Batch norm").set_value(True).run()
+    at.switch_page("pages/runs.py").run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert widget(at, "number_input", "Learning rate").value == 0.02
+    assert widget(at, "toggle", "Batch norm").value is True
+    assert at.query_params["lr"] in ("0.02", ["0.02"]) and at.query_params["preset"] in ("tiny", ["tiny"])
+    widget(at, "number_input", "Epochs").set_value(3).run()  # and the fields still take what is typed next
+    assert widget(at, "number_input", "Learning rate").value == 0.02 and at.query_params["epochs"] in ("3", ["3"])

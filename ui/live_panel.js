@@ -1,7 +1,8 @@
 // The live panel of a run (ui/live_run.py): progress bars, figures and curves, drawn from the state that
 // nin_core/runs/live.py makes. While the run is active the panel asks the app's route for that state every poll and
 // changes only what changed; Streamlit is asked to rerun the page only when the state's signature changes.
-// Every URL comes from the page (data.url, data.plotly_url), under the app's base path.
+// Every URL comes from the page (data.url, data.plotly_url), under the app's base path; every word it shows comes
+// from that state too, in the page's language (data.lang, sent back with each poll): none is written here.
 
 const CHART_CONFIG = {displaylogo: false, responsive: true};
 
@@ -60,14 +61,16 @@ class Panel {
         this.drawn = null;  // how many curve points the chart has
         this.timer = this.wake = null;
         this.busy = false;
+        this.texts = {};  // the notes it may show, in the page's language
     }
 
     show(state) {
+        this.texts = state.texts ?? this.texts;
         fill(this.bars, state.bars, bar);
         fill(this.metrics, state.metrics, metric);
         if (state.figure) {
             this.draw(state.figure, state.points).catch(
-                () => { this.note.textContent = "The curves could not be drawn: plotly.js did not load."; });
+                () => { this.note.textContent = this.texts.no_plotly ?? ""; });
         }
     }
 
@@ -91,7 +94,8 @@ class Panel {
         if (this.busy || document.hidden) return;  // a tab nobody looks at asks for nothing
         this.busy = true;
         try {
-            const response = await fetch(`${mounted.url}?drawn=${this.drawn ?? ""}`, {cache: "no-store"});
+            const query = new URLSearchParams({lang: mounted.lang ?? "", drawn: this.drawn ?? ""});
+            const response = await fetch(`${mounted.url}?${query}`, {cache: "no-store"});
             if (response.status === 404) {  // deleted meanwhile: the page says what it shows now
                 this.stop();
                 rerun("gone");
@@ -106,7 +110,7 @@ class Panel {
                 rerun(JSON.stringify(state.signature));
             }
         } catch (error) {  // the app server restarting, say: keep asking
-            this.note.textContent = "Lost contact with the app; trying again…";
+            this.note.textContent = this.texts.lost ?? "";
         } finally {
             this.busy = false;
         }

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from nin_core.i18n import _
+from nin_core.network.hints import shown_message
 from nin_core.network.status import CONTINUABLE, PROBLEMS, RunStatus
 from nin_core.network.train import closing_lines
 from nin_core.runs import jobs
@@ -51,9 +53,10 @@ def panel_note(run: Run) -> str | None:
     if last is None:  # the first look of this visit: nothing changed under the person's eyes
         return None
     if last[0] != run.id and run.id not in ss.get(_LAUNCHED, set()):
-        return f"Now showing run {run.id} *{as_text(run.name)}*, started from another tab or the command line."
+        return _("Now showing run {id} *{name}*, started from another tab or the command line.").format(
+            id=run.id, name=as_text(run.name))
     if last == (run.id, True) and run.status == RunStatus.STOPPED and run.id not in ss.get(_STOPPED, set()):
-        return f"Run {run.id} was stopped from another tab or the command line."
+        return _("Run {id} was stopped from another tab or the command line.").format(id=run.id)
     return None
 
 
@@ -77,13 +80,13 @@ def _stop_button(run: Run, store: RunStore, place) -> float:
         shown = (run.id, -SWITCH_GUARD_S if shown is None else time.monotonic())
         st.session_state["nin.panel_run"] = shown
     guard = max(0.0, SWITCH_GUARD_S - (time.monotonic() - shown[1]))
-    what = "Cancel" if run.status == RunStatus.QUEUED else "Stop"
-    if place.button(f"{what} run {run.id}", key=f"stop-{run.id}", icon=":material/stop:", width="stretch",
-                    disabled=run.stop_requested or guard > 0):
+    queued = run.status == RunStatus.QUEUED
+    if place.button((_("Cancel run {id}") if queued else _("Stop run {id}")).format(id=run.id), key=f"stop-{run.id}",
+                    icon=":material/stop:", width="stretch", disabled=run.stop_requested or guard > 0):
         store.request_stop(run.id)
         st.session_state.setdefault(_STOPPED, set()).add(run.id)
-        st.toast(f"Cancelled queued run {run.id}." if run.status == RunStatus.QUEUED
-                 else f"Asked run {run.id} to stop after its current batch.")
+        st.toast((_("Cancelled queued run {id}.") if queued
+                  else _("Asked run {id} to stop after its current batch.")).format(id=run.id))
     return guard
 
 
@@ -94,9 +97,9 @@ def continue_form(run: Run, store: RunStore) -> None:
     with st.form(f"continue-{run.id}", border=False):
         epochs_col, go = st.columns([2, 1], vertical_alignment="bottom")
         epochs = epochs_col.number_input(
-            "Epochs in all", value=run.config.train.epochs * (2 if run.status == RunStatus.FINISHED else 1), step=1,
+            _("Epochs in all"), value=run.config.train.epochs * (2 if run.status == RunStatus.FINISHED else 1), step=1,
             key=f"continue-epochs-{run.id}")
-        if go.form_submit_button("Continue training", icon=":material/resume:", width="stretch"):
+        if go.form_submit_button(_("Continue training"), icon=":material/resume:", width="stretch"):
             try:
                 reached = jobs.continue_run(store, run.id, int(epochs))
             except ValueError as e:
@@ -104,8 +107,14 @@ def continue_form(run: Run, store: RunStore) -> None:
             else:
                 launched_here(run.id)
                 jobs.ensure_worker(store)
-                st.toast(f"Run {run.id} continues from epoch {reached:g} to {int(epochs)}.")
+                st.toast(_("Run {id} continues from epoch {reached} to {epochs}.").format(
+                    id=run.id, reached=format(reached, "g"), epochs=int(epochs)))
                 st.rerun(scope="app")
+
+
+def _shown(text: str | None) -> str:
+    """A run's stored message, hint or device label in the reader's language ("" for none)."""
+    return shown_message(text) or ""
 
 
 def _page_changes() -> None:
@@ -116,27 +125,35 @@ def run_panel(run: Run, store: RunStore) -> None:
     """One run as it stands: status, device, outcome when it has ended, then the live panel (progress, speed and
     ETA, curves), which follows the run in the browser while it is active."""
     head, stop = st.columns([5, 1], vertical_alignment="center")
-    resumed = f" · continued from epoch {run.resumes[-1]['from_epoch']:g}" if run.resumes else ""
-    head.markdown(f"**{as_text(run.name)}** · run {run.id}" + (f" · sweep *{as_text(run.sweep)}*" if run.sweep else "")
-                  + f" · {status_markdown(run.status)} · {run.progress.device or run.device or 'device not chosen yet'}"
-                  + resumed)
+    parts = [f"**{as_text(run.name)}**", _("run {id}").format(id=run.id)]
+    if run.sweep:
+        parts.append(_("sweep *{name}*").format(name=as_text(run.sweep)))
+    device = run.progress.device or run.device
+    parts += [status_markdown(run.status), _shown(device) or _("device not chosen yet")]
+    if run.resumes:
+        parts.append(_("continued from epoch {epoch}").format(epoch=format(run.resumes[-1]["from_epoch"], "g")))
+    head.markdown(" · ".join(parts))
     guard = _stop_button(run, store, stop) if run.active else 0.0
     base = st.get_option("server.baseUrlPath")  # the app's routes are served under it (nin_core/runs/live.py)
     state = panel_state(run, store, base_url_path=base)
     if run.status == RunStatus.QUEUED:
         place = state["signature"]["place"]
-        st.info(f"Queued{f', number {place} in line' if place else ''}: it starts when the runs before it end.",
+        st.info((_("Queued, number {place} in line: it starts when the runs before it end.") if place
+                 else _("Queued: it starts when the runs before it end.")).format(place=place),
                 icon=":material/schedule:")
     if run.status == RunStatus.FINISHED:
-        st.success(final_line(run) or "Finished.", icon=":material/check_circle:")
+        st.success(final_line(run) or _("Finished."), icon=":material/check_circle:")
         if run.message:
-            st.warning(run.message + (f"  \n{run.hint}" if run.hint else ""))
+            st.warning(_shown(run.message) + (f"  \n{_shown(run.hint)}" if run.hint else ""))
     elif run.status in PROBLEMS:
-        st.error(f"Run {run.status}: {run.message or 'no message'}", icon=":material/error:")
+        st.error(_("Run {status}: {message}").format(status=run.status.label,
+                                                     message=_shown(run.message) or _("no message")),
+                 icon=":material/error:")
         if run.hint:
-            st.info(run.hint, icon=":material/lightbulb:")
+            st.info(_shown(run.hint), icon=":material/lightbulb:")
     elif run.status == RunStatus.STOPPED:
-        st.warning(f"Stopped: {run.message or ''}" + (f"  \n{final_line(run)}" if final_line(run) else ""))
+        st.warning(_("Stopped: {message}").format(message=_shown(run.message))
+                   + (f"  \n{final_line(run)}" if final_line(run) else ""))
     # the panel reruns the page once the Stop button's guard is over, to enable it (nothing else reruns it)
     _LIVE_PANEL(data=state | {"rerun_in_ms": int(guard * 1000) + 50 if guard else None},
                 key=f"live-{run.id}", on_changed_change=_page_changes)

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 import optuna
 import streamlit as st
 
+from nin_core.i18n import DEFAULT, N_, _, format_in_language, language, ngettext
 from nin_core.lab.search import (
     PRUNERS,
     SAMPLERS,
@@ -31,35 +32,72 @@ from nin_core.runs import jobs
 from nin_core.runs.store import RunStore
 from nin_core.runs.urlconfig import describe, encode
 from ui.live_run import launched_here, status_markdown
+from ui.state import translated_choice
 from ui.text import as_code, as_text
 
-PLAYGROUND = "the playground's configuration"
-PRUNER_NAMES = {"asha": "successive halving (ASHA)", "median": "median", "hyperband": "Hyperband", "none": "none"}
+PLAYGROUND = "the playground's configuration"  # the choice's value; shown as PLAYGROUND_LABEL
+PLAYGROUND_LABEL = N_("the playground's configuration")
+SAMPLER_NAMES = {"tpe": N_("TPE"), "random": N_("random"), "grid": N_("grid")}
+PRUNER_NAMES = {"asha": N_("successive halving (ASHA)"), "median": N_("median"), "hyperband": N_("Hyperband"),
+                "none": N_("none")}
 FIRST_SPACE = ["lr", "batch_norm"]
+# The trials table's columns (its data, in English) and its states, shown in the reader's language.
+TRIAL_COLUMNS = {"trial": N_("trial"), "state": N_("state"), "validation acc": N_("validation acc"),
+                 "epochs": N_("epochs"), "run": N_("run")}
+BOOLEANS = {"true": N_("yes"), "false": N_("no")}  # a switch's value in the table (format_value writes it)
+STATES = {"complete": N_("complete"), "pruned": N_("pruned"), "fail": N_("fail"), "running": N_("running"),
+          "waiting": N_("waiting")}
+
+
+def setting_choice(name: str) -> str:
+    """A setting among the choices: ``Learning rate (lr)``; in another language its label alone (a choice shows
+    no code, and the field it adds names the key)."""
+    label = _(SETTINGS[name].spec.label)
+    return f"{label} ({name})" if language() == DEFAULT else label
+
+
+def setting_field(name: str) -> str:
+    """A field's label: ``Learning rate (lr)``, the key as code where the language is not English."""
+    return _("{label} ({name})").format(label=_(SETTINGS[name].spec.label), name=name)
+
+
+def shown_cell(column: str, value: object) -> object:
+    """A cell of the trials table as the reader reads it: a state or a switch's value in words of their language."""
+    if column == "state" and isinstance(value, str):
+        return _(STATES.get(value, value))
+    if column not in TRIAL_COLUMNS and value in BOOLEANS:
+        return _(BOOLEANS[str(value)])
+    return value
+
+
+def param_column(name: str) -> str:
+    """A searched setting's column in the trials table: its key; in another language its label."""
+    return name if language() == DEFAULT else _(SETTINGS[name].spec.label)
 
 
 def base_picker(playground: RunConfig) -> RunConfig:
     """The configuration every trial starts from: the playground's, or a preset."""
-    choice = st.selectbox("Base configuration", [PLAYGROUND, *PRESETS], key="nin.search.base",
-                          help="each trial is this configuration with the searched settings changed")
+    choice = st.selectbox(_("Base configuration"), [PLAYGROUND, *PRESETS], key=translated_choice("nin.search.base"),
+                          format_func=format_in_language(lambda c: _(PLAYGROUND_LABEL) if c == PLAYGROUND else c),
+                          help=_("each trial is this configuration with the searched settings changed"))
     base = playground if choice == PLAYGROUND else PRESETS[choice]
     ready, note = validation_ready(base)
-    st.caption(f"{as_text(describe(ready))}" + (f" — {as_text(note)}." if note else ""))
+    st.caption(as_code(describe(ready)) + (_(" — {note}.").format(note=note) if note else ""))
     return base
 
 
 def space_editor() -> tuple[list[Param], list[ConfigIssue]]:
     """The settings to search, each with its range (low..high, :log) or its choices (a,b,c)."""
-    names = st.multiselect("Settings to search", searchable(), default=FIRST_SPACE, key="nin.search.names",
-                           format_func=lambda n: f"{SETTINGS[n].spec.label} ({n})")
+    names = st.multiselect(_("Settings to search"), searchable(), default=FIRST_SPACE,
+                           key=translated_choice("nin.search.names"), format_func=format_in_language(setting_choice))
     params: list[Param] = []
     issues: list[ConfigIssue] = []
     columns = st.columns(3)
     for i, name in enumerate(names):
         with columns[i % 3]:
-            text = st.text_input(f"{SETTINGS[name].spec.label} ({name})", default_param(name).text.partition("=")[2],
+            text = st.text_input(setting_field(name), default_param(name).text.partition("=")[2],
                                  key=f"nin.search.param.{name}",
-                                 help="a range low..high (low..high:log on a log scale) or choices a,b,c")
+                                 help=_("a range `low..high` (`low..high:log` on a log scale) or choices `a,b,c`"))
         param, issue = parse_param(f"{name}={text}")
         if param:
             params.append(param)
@@ -73,19 +111,26 @@ def search_form(playground: RunConfig) -> tuple[SearchSpec, list[ConfigIssue]]:
     base = base_picker(playground)
     params, issues = space_editor()
     sampler_col, pruner_col, trials_col, minutes_col = st.columns(4)
-    sampler = sampler_col.selectbox("Sampler", SAMPLERS, key="nin.search.sampler",
-                                    help="tpe: learns where good trials are; random; grid: every combination")
-    pruner = pruner_col.selectbox("Pruner", PRUNERS, format_func=PRUNER_NAMES.__getitem__, key="nin.search.pruner",
-                                  help="stops a trial whose validation accuracy falls behind the others' after an "
-                                       "epoch")
-    trials = trials_col.number_input("Trials", min_value=1, max_value=1000, value=10, key="nin.search.trials")
-    minutes = minutes_col.number_input("Minutes (0: no limit)", min_value=0.0, value=0.0, step=5.0,
-                                       key="nin.search.minutes", help="no trial starts after this long")
+    sampler = sampler_col.selectbox(_("Sampler"), SAMPLERS,
+                                    format_func=format_in_language(lambda n: _(SAMPLER_NAMES[n])),
+                                    key=translated_choice("nin.search.sampler"),
+                                    help=_("TPE: learns where good trials are; random; grid: every combination"))
+    pruner = pruner_col.selectbox(_("Pruner"), PRUNERS,
+                                  format_func=format_in_language(lambda n: _(PRUNER_NAMES[n])),
+                                  key=translated_choice("nin.search.pruner"),
+                                  help=_("stops a trial whose validation accuracy falls behind the others' after an "
+                                         "epoch"))
+    trials = trials_col.number_input(_("Trials"), min_value=1, max_value=1000, value=10, key="nin.search.trials")
+    minutes = minutes_col.number_input(_("Minutes (0: no limit)"), min_value=0.0, value=0.0, step=5.0,
+                                       key="nin.search.minutes", help=_("no trial starts after this long"))
     study_col, storage_col = st.columns([1, 2])
-    study = study_col.text_input("Study", "search", key="nin.search.study", help="the same name continues a study")
-    storage = storage_col.text_input("Storage", "", key="nin.search.storage", placeholder="search.db beside the runs",
-                                     help="empty: a SQLite file beside the run store; or postgresql://user@host/db, "
-                                          "mysql://…, journal:PATH — every machine given it adds trials to the study")
+    study = study_col.text_input(_("Study"), "search", key="nin.search.study",
+                                 help=_("the same name continues a study"))
+    storage = storage_col.text_input(_("Storage"), "", key="nin.search.storage",
+                                     placeholder=_("search.db beside the runs"),
+                                     help=_("empty: a SQLite file beside the run store; or "
+                                            "`postgresql://user@host/db`, `mysql://…`, `journal:PATH` — every machine "
+                                            "given it adds trials to the study"))
     spec = SearchSpec(study.strip(), tuple(params), base, sampler, pruner, int(trials), float(minutes) or None,
                       storage.strip() or None)
     if not issues:
@@ -106,9 +151,9 @@ def pick_study(storage: str, wanted: str) -> optuna.Study | None:
         show_issues(e.issues)
         return None
     if not names:
-        st.info("No study yet: choose the settings to search above and start one.")
+        st.info(_("No study yet: choose the settings to search above and start one."))
         return None
-    name = st.selectbox("Study shown", names, index=names.index(wanted) if wanted in names else 0,
+    name = st.selectbox(_("Study shown"), names, index=names.index(wanted) if wanted in names else 0,
                         key="nin.search.shown")
     return optuna.load_study(study_name=name, storage=open_storage(storage))
 
@@ -117,18 +162,23 @@ def study_view(study: optuna.Study, store: RunStore) -> None:
     """The study's trials, Optuna's figures and its best trial."""
     trials = trials_table(study)
     states = [t["state"] for t in trials]
-    st.caption(f"{len(trials)} trials: " + ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states))))
+    counts = _(", ").join(_("{count} {state}").format(count=states.count(s), state=_(STATES.get(s, s)))
+                          for s in sorted(set(states)))
+    st.caption(ngettext("{count} trial: {states}", "{count} trials: {states}", len(trials)).format(
+        count=len(trials), states=counts))
     best_trial(study, store)
     drawn = figures(study)
     columns = st.columns(2)
     for i, (title, figure) in enumerate(drawn.items()):
         with columns[i % 2]:
-            st.markdown(f"**{title}**")
+            st.markdown(f"**{_(title)}**")
             if isinstance(figure, str):
                 st.caption(as_text(figure))
             else:
                 st.plotly_chart(figure, key=f"nin.search.figure.{i}")
-    st.dataframe(trials, hide_index=True)
+    shown = [{_(TRIAL_COLUMNS[k]) if k in TRIAL_COLUMNS else param_column(k): shown_cell(k, v)
+              for k, v in row.items()} for row in trials]
+    st.dataframe(shown, hide_index=True)
 
 
 def best_trial(study: optuna.Study, store: RunStore) -> None:
@@ -136,21 +186,25 @@ def best_trial(study: optuna.Study, store: RunStore) -> None:
     config = best_config(study)
     if config is None:
         return
-    st.markdown(f"**Best trial: #{study.best_trial.number}**, validation accuracy {study.best_value:.4f}")
+    st.markdown(_("**Best trial: #{number}**, validation accuracy {accuracy}").format(
+        number=study.best_trial.number, accuracy=f"{study.best_value:.4f}"))
     link, final = st.columns(2)
-    link.link_button("Open in the playground", "/?" + urlencode(encode(config)), icon=":material/tune:")
+    link.link_button(_("Open in the playground"), "/?" + urlencode(encode(config)), icon=":material/tune:")
     if done := final_runs(study, store):
         run = done[0]
         test = run.final.get("test_acc")
-        final.markdown(f"On the full training set: run {run.id}, {status_markdown(run.status)}"
-                       + (f", test accuracy **{test:.4f}**" if test is not None else ""))
-    elif final.button("Train on the full training set and test once", icon=":material/school:",
-                      help="the best trial's configuration without the validation split: its test accuracy is "
-                           "the search's honest result, measured once"):
+        final.markdown(_("On the full training set: run {id}, {status}").format(id=run.id,
+                                                                                 status=status_markdown(run.status))
+                       + (_(", test accuracy **{accuracy}**").format(accuracy=f"{test:.4f}")
+                          if test is not None else ""))
+    elif final.button(_("Train on the full training set and test once"), icon=":material/school:",
+                      help=_("the best trial's configuration without the validation split: its test accuracy is "
+                             "the search's honest result, measured once")):
         run_id = queue_final(study, store)
         launched_here(run_id)
         jobs.ensure_worker(store)
-        st.toast(f"Queued run {run_id}: the best trial on the full training set.", icon=":material/school:")
+        st.toast(_("Queued run {id}: the best trial on the full training set.").format(id=run_id),
+                 icon=":material/school:")
         st.rerun()
-    with st.expander("Its configuration"):
+    with st.expander(_("Its configuration")):
         st.code(config.to_json(), language="json")

@@ -14,11 +14,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from nin_core.i18n import N_, _
+from nin_core.i18n import N_, _, format_count, format_in_language
 from nin_core.network.config import SETTINGS, BlockConfig, ConfigIssue, RunConfig
 from nin_core.network.devices import available_devices, gpu_count, resolve_device
 from nin_core.network.settings import GROUPS, Setting, help_text
-from ui.state import base_config, config_version
+from ui.state import FIELD_PREFIX, base_config, config_version, translated_choice
 
 COLUMNS = 3
 # A block's fields as the messages under its table name them.
@@ -45,14 +45,15 @@ def problem_markdown(message: str) -> str:
 def device_choice_label(name: str) -> str:
     """A device setting as the picker shows it: ``auto`` says what it picks here."""
     from nin_core.network.devices import device_label
+    from nin_core.network.hints import shown_message
 
-    return f"auto → {device_label(resolve_device('auto'))}" if name == "auto" else name
+    return f"auto → {shown_message(device_label(resolve_device('auto')))}" if name == "auto" else name
 
 
 class SettingsForm:
     """Widgets for every setting of a RunConfig. Each starts from the configuration at the last set_config (so a
-    preset, an upload or another page resets them) and keeps an empty slot under it, where ``show_issues`` puts
-    the problems validation finds with that field."""
+    preset, an upload or "open in the playground" resets them; state.py keeps what was typed across other pages)
+    and keeps an empty slot under it, where ``show_issues`` puts the problems validation finds with that field."""
 
     def __init__(self) -> None:
         self.base, self.version = base_config(), config_version()
@@ -60,7 +61,7 @@ class SettingsForm:
         self.slots: dict[str, Any] = {}
 
     def key(self, name: str) -> str:
-        return f"cfg.{name}.v{self.version}"
+        return f"{FIELD_PREFIX}{name}.v{self.version}"
 
     # --- the whole form -------------------------------------------------------------------------------
     def render(self) -> RunConfig:
@@ -93,8 +94,9 @@ class SettingsForm:
         if s.name == "device":
             options = available_devices()
             options += [start] if start not in options else []
-            value = st.selectbox(label, options, index=options.index(start), format_func=device_choice_label,
-                                 key=key, help=help_)
+            value = st.selectbox(label, options, index=options.index(start),
+                                 format_func=format_in_language(device_choice_label), key=translated_choice(key),
+                                 help=help_)
         elif s.name == "processes":  # GPUs: only a machine with more than one can share a run out
             value = st.number_input(label, value=start, step=1, disabled=gpu_count() < 2, key=key, help=help_)
         elif s.kind is bool:
@@ -170,10 +172,11 @@ def shape_summary(table: Any) -> None:
     st.metric(_("Output"), "×".join(map(str, table.output_shape)) if ok else "—")
     params = table.total_params if table is not None else None
     label = _("Parameters") if ok or table is None else _("Parameters (up to the failing layer)")
-    st.metric(label, "—" if params is None else f"{params:,}", help=_("{count} weights and biases").format(
-        count=f"{params:,}") if params is not None else None)
+    st.metric(label, "—" if params is None else format_count(params), help=_("{count} weights and biases").format(
+        count=format_count(params)) if params is not None else None)
     st.metric(_("Multiply-adds per image"), f"{table.total_mult_adds / 1e6:,.1f} M" if ok else "—",
-              help=_("{count} multiply-adds for one image").format(count=f"{table.total_mult_adds:,}") if ok else None)
+              help=_("{count} multiply-adds for one image").format(count=format_count(table.total_mult_adds)) if ok
+              else None)
     st.metric(_("Smallest input"), f"{table.min_input_size} px" if table is not None and table.min_input_size else "—")
 
 

@@ -17,8 +17,11 @@ from ui.text import as_code, as_text
 
 _CONFIG, _BASE, _PRESET, _VERSION = "nin.config", "nin.config_base", "nin.preset", "nin.config_version"
 URL_ISSUES = "nin.url_issues"
+_UPLOAD_PROBLEM, _UPLOAD_LOADED = "nin.upload_problem", "nin.upload_loaded"
 _APP_RAN = "nin.app_ran"
 _LANGUAGE, _LANGUAGE_SWITCH, LANG_PARAM = "nin.language", "nin.language_switch", "lang"
+_TRANSLATED_CHOICES = "nin.translated_choices"
+FIELD_PREFIX = "cfg."  # the training page's fields' keys: cfg.<setting>.v<version>
 
 
 # --- the app's navigation -----------------------------------------------------------------------------
@@ -66,9 +69,21 @@ def language_switch() -> None:
     def switch() -> None:
         if ss[_LANGUAGE_SWITCH] in LANGUAGES:  # clicking the chosen language again unselects it: nothing changes
             ss[_LANGUAGE] = st.query_params[LANG_PARAM] = ss[_LANGUAGE_SWITCH]
+            for key in ss.get(_TRANSLATED_CHOICES, ()):  # given back: drawn again under their new labels
+                if key in ss:
+                    ss[key] = ss[key]
 
     st.sidebar.segmented_control("Language / 语言", list(LANGUAGES), format_func=LANGUAGES.__getitem__,
                                  key=_LANGUAGE_SWITCH, on_change=switch)
+
+
+def translated_choice(key: str) -> str:
+    """The key of a choice widget (selectbox, multiselect, segmented control) whose options are shown in the
+    reader's language. The browser knows a choice by the label it drew and sends that label back: after a language
+    switch it would keep the old language's label. The switch gives such a widget its (language-free) value again,
+    which makes the browser draw it anew."""
+    st.session_state.setdefault(_TRANSLATED_CHOICES, set()).add(key)
+    return key
 
 
 def inside_app() -> None:
@@ -111,8 +126,21 @@ def _put(config: RunConfig, preset: str) -> None:
 def get_config() -> RunConfig:
     """The current configuration (and the link kept in step with it)."""
     _ensure_config()
+    _rebase_forgotten_fields()
     sync_url()
     return st.session_state[_CONFIG]
+
+
+def _rebase_forgotten_fields() -> None:
+    """Streamlit forgets the state of the widgets a page run did not draw: after another page, the training page's
+    fields would start again from the configuration of the last set_config and lose what was typed into them.
+    Then they start from the current configuration, under new keys."""
+    ss = st.session_state
+    suffix = f".v{ss[_VERSION]}"
+    drawn = any(isinstance(k, str) and k.startswith(FIELD_PREFIX) and k.endswith(suffix) for k in ss)
+    if not drawn and ss[_CONFIG] != ss[_BASE]:
+        ss[_BASE] = ss[_CONFIG]
+        ss[_VERSION] += 1
 
 
 def get_preset() -> str:
@@ -201,29 +229,45 @@ def changes_caption(config: RunConfig) -> None:
 
 
 def config_file_buttons(config: RunConfig) -> None:
-    """Download the configuration as JSON; upload one (a file that cannot be read changes nothing)."""
-    st.download_button("Download configuration (JSON)", config.to_json(), file_name="nin-config.json",
+    """Download the configuration as JSON; upload one (a file that cannot be read changes nothing). The upload's
+    callback runs before the page has set the language, so it keeps only what happened (the file, its name); what
+    is said about it is written here, in the reader's language."""
+    ss = st.session_state
+    st.download_button(_("Download configuration (JSON)"), config.to_json(), file_name="nin-config.json",
                        mime="application/json", icon=":material/download:", on_click="ignore", width="stretch")
-    st.file_uploader("Load a configuration (JSON)", type=["json"], key="config_upload", on_change=_load_upload)
-    problem = st.session_state.get("nin.upload_problem")
+    st.file_uploader(_("Load a configuration (JSON)"), type=["json"], key="config_upload", on_change=_load_upload)
+    loaded = ss.pop(_UPLOAD_LOADED, None)
+    if loaded is not None:
+        st.toast(_("Loaded {name}.").format(name=as_text(loaded)), icon=":material/upload:")
+    refused = ss.get(_UPLOAD_PROBLEM)
+    problem = upload_problem(*refused) if refused else None
     if problem:
         st.error(problem, icon=":material/error:")
 
 
+def upload_problem(name: str, data: bytes) -> str | None:
+    """Why an uploaded configuration file named ``name`` was refused, in the current language; None if it loads."""
+    try:
+        RunConfig.from_json(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return _("{name} is not a text file; nothing was changed.").format(name=as_text(name))
+    except ConfigError as e:
+        return _("{name} was not loaded; nothing was changed.").format(name=as_text(name)) + " " + " ".join(
+            _("{field} {problem}.").format(field=as_code(i.field), problem=as_text(i.message)) for i in e.issues)
+    return None
+
+
 def _load_upload() -> None:
     ss = st.session_state
-    ss["nin.upload_problem"] = None
+    ss[_UPLOAD_PROBLEM] = None
     upload = ss.get("config_upload")
     if upload is None:
         return
+    data = upload.getvalue()
     try:
-        config = RunConfig.from_json(upload.getvalue().decode("utf-8"))
-    except UnicodeDecodeError:
-        ss["nin.upload_problem"] = f"{as_text(upload.name)} is not a text file; nothing was changed."
-        return
-    except ConfigError as e:
-        ss["nin.upload_problem"] = (f"{as_text(upload.name)} was not loaded; nothing was changed. "
-                                    + " ".join(f"{as_code(i.field)} {as_text(i.message)}." for i in e.issues))
+        config = RunConfig.from_json(data.decode("utf-8"))
+    except (UnicodeDecodeError, ConfigError):
+        ss[_UPLOAD_PROBLEM] = (upload.name, data)  # said in the page's language by config_file_buttons
         return
     set_config(config)
-    st.toast(f"Loaded {as_text(upload.name)}.", icon=":material/upload:")
+    ss[_UPLOAD_LOADED] = upload.name

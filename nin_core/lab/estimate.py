@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import torch
 
+from nin_core.i18n import _, ngettext
 from nin_core.lab.bench import make_step
 from nin_core.lab.fresh_process import FreshProcessError, in_fresh_process
 from nin_core.network.config import (
@@ -50,6 +51,7 @@ from nin_core.network.config import (
 from nin_core.network.data import Batches, DataNotFoundError, load_fashion_mnist, training_batch
 from nin_core.network.devices import device_label, resolve_device, synchronize
 from nin_core.network.durations import format_duration
+from nin_core.network.hints import shown_message
 from nin_core.network.model import build_model
 from nin_core.network.shapes import shape_table
 from nin_core.network.threads import tuner_for
@@ -123,7 +125,17 @@ class Estimate:
 
     @property
     def text(self) -> str:
-        return format_duration(self.seconds, about=True) + (f" for its {self.runs} seeds" if self.runs > 1 else "")
+        """How long, as a person reads it in the current language."""
+        about = format_duration(self.seconds, about=True)
+        if self.runs <= 1:
+            return about
+        return ngettext("{duration} for its {runs} seed", "{duration} for its {runs} seeds", self.runs).format(
+            duration=about, runs=self.runs)
+
+    @property
+    def device_text(self) -> str:
+        """The device it was measured on, in the current language (stored in English: ``CPU (2 threads)``)."""
+        return shown_message(self.device) or self.device
 
     @property
     def takes_hours(self) -> bool:
@@ -136,15 +148,18 @@ class Estimate:
         if not self.takes_hours:
             return None
         if self.device.startswith("CPU") and self.mult_adds_per_image > BIG_NETWORK_MULT_ADDS:
-            advice = (" NiN at this size (the seed's 224 px) is meant for a GPU; on a CPU the **cpu** preset trains "
-                      "a useful NiN in minutes.")
+            advice = _("NiN at this size (the seed's 224 px) is meant for a GPU; on a CPU the **cpu** preset trains "
+                       "a useful NiN in minutes.")
         else:
-            advice = " Fewer epochs, fewer training images or a smaller resize shorten it."
-        what = "These runs" if self.runs > 1 else "This run"
-        return f"{what} would take **{self.text}** on {self.device}.{advice}"
+            advice = _("Fewer epochs, fewer training images or a smaller resize shorten it.")
+        what = (_("These runs would take **{time}** on {device}.") if self.runs > 1
+                else _("This run would take **{time}** on {device}."))
+        # two sentences: a space between them in English, none in Chinese
+        return _("{sentence} {advice}").format(sentence=what.format(time=self.text, device=self.device_text),
+                                               advice=advice)
 
     def __str__(self) -> str:
-        return f"{self.text} on {self.device}"
+        return _("{time} on {device}").format(time=self.text, device=self.device_text)
 
 
 # --- measuring ----------------------------------------------------------------------------------------

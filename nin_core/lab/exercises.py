@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from nin_core.i18n import N_, _, format_count, ngettext
 from nin_core.lab.fresh_process import in_fresh_process
 from nin_core.network.config import CPU, SEED, ArchConfig, BlockConfig, RunConfig, TrainConfig
 from nin_core.network.memory import memory_estimate
@@ -48,7 +49,7 @@ MB = 1e6
 
 @dataclass(frozen=True)
 class BookResult:
-    label: str
+    label: str  # in English (the table's data); ``_(label)`` where shown
     train_loss: float | None = None
     train_acc: float | None = None
     test_acc: float | None = None
@@ -56,8 +57,8 @@ class BookResult:
 
 
 BOOK = (
-    BookResult("the book (d2l-zh): the seed, 224 px, 10 epochs, cuda:0", 0.563, 0.786, 0.790, 3087.6),
-    BookResult("the book (d2l-en 0.17): the seed", test_acc=0.867),
+    BookResult(N_("the book (d2l-zh): the seed, 224 px, 10 epochs, cuda:0"), 0.563, 0.786, 0.790, 3087.6),
+    BookResult(N_("the book (d2l-en 0.17): the seed"), test_acc=0.867),
 )
 
 
@@ -72,11 +73,19 @@ class Verdict(StrEnum):
     AT_CHANCE = "at chance (2.303)"  # it finished, its loss and accuracy still where they began
     REFERENCE = "reference"  # the book's result
 
+    @property
+    def label(self) -> str:
+        """The verdict as a person reads it, in the current language (the value stays the table's English)."""
+        return _(_VERDICT_LABELS[self])
+
+
+_VERDICT_LABELS = {Verdict.NOT_RUN: N_("not run"), Verdict.STALLED: N_("stalled at 2.303"),
+                   Verdict.AT_CHANCE: N_("at chance (2.303)"), Verdict.REFERENCE: N_("reference")}
 
 Outcome = RunStatus | Verdict  # a row's status column: its run's status, or what the table says instead
 BAD_ENDS = PROBLEMS | {Verdict.STALLED, Verdict.AT_CHANCE}  # the rows that learned nothing or did not end well
-WENT_WRONG = {Verdict.STALLED: "stalled at loss 2.303, every class map zero", RunStatus.DIVERGED: "diverged",
-              Verdict.AT_CHANCE: "stayed at chance, loss 2.303"}  # in a conclusion's words
+WENT_WRONG = {Verdict.STALLED: N_("stalled at loss 2.303, every class map zero"), RunStatus.DIVERGED: N_("diverged"),
+              Verdict.AT_CHANCE: N_("stayed at chance, loss 2.303")}  # in a conclusion's words (``_()`` them)
 NO_ACCURACY = frozenset({Verdict.STALLED, RunStatus.DIVERGED})  # a result, though perhaps in the first epoch
 
 
@@ -98,7 +107,7 @@ def outcome(run: Run | None) -> Outcome:
 
 @dataclass(frozen=True)
 class Variant:
-    name: str
+    name: str  # in English, as its runs' names and groups store it; ``_(name)`` where shown
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -112,8 +121,8 @@ class Experiment:
     sentences conclude from."""
 
     number: int
-    title: str
-    question: str  # the book's exercise
+    title: str  # title, question and plan in English (the experiment's stored name is its title): ``_()`` them
+    question: str  # the book's exercise (d2l-zh's own words in Chinese)
     plan: str  # what the experiment does about it
     base: RunConfig
     variants: tuple[Variant, ...]
@@ -225,7 +234,7 @@ def queue_exercise(store: RunStore, ex: Experiment, *, claim: bool = False) -> l
     """Queue the seeds that are not done (nor queued); their ids. ``claim``: this process trains them. A variant's
     seeds share a group, named for the experiment, the variant and the size, so the Runs page shows them as one."""
     return [store.create_run(config, _run_name(ex, name, config), experiment=ex.name,
-                             group=f"{ex.name} · {name} · {size_text(ex.size)}", claim=claim)
+                             group=f"{ex.name} · {name} · {_size_key(ex.size)}", claim=claim)
             for name, config in missing(ex, store.list_runs())]
 
 
@@ -272,12 +281,24 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
 
-def size_text(size: Mapping[str, Any]) -> str:
+def _size_key(size: Mapping[str, Any]) -> str:
+    """A size in the English words stored in a group's name (``size_text`` as English reads it)."""
     def images(n: int | None, total: str) -> str:
         return f"{n:,}" if n else f"all {total}"
 
     return (f"{images(size['train_size'], '60,000')} training images, {images(size['test_size'], '10,000')} test "
             f"images, {plural(size['epochs'], 'epoch')}, {plural(size.get('repeats', 1), 'seed')}")
+
+
+def size_text(size: Mapping[str, Any]) -> str:
+    """A size as a person reads it, in the current language: ``4,000 training images, 1,000 test images, …``."""
+    def images(n: int | None, total: int) -> str:
+        return format_count(n) if n else _("all {total}").format(total=format_count(total))
+
+    return _("{train} training images, {test} test images, {epochs}, {seeds}").format(
+        train=images(size["train_size"], 60000), test=images(size["test_size"], 10000),
+        epochs=ngettext("{n} epoch", "{n} epochs", size["epochs"]).format(n=size["epochs"]),
+        seeds=ngettext("{n} seed", "{n} seeds", size.get("repeats", 1)).format(n=size.get("repeats", 1)))
 
 
 def prepared(ex: Experiment) -> Experiment:
@@ -298,6 +319,58 @@ COLUMNS = ("status", "runs", "seeds", "parameters", "multiply-adds", "training m
            "train loss", "train acc", "test acc", "test acc sd", "last epoch", "test accs", "went wrong", "run ids")
 NUMERIC = ("training memory (MB)", "time (s)", "examples/s", "train loss", "train acc", "test acc", "test acc sd",
            "last epoch")
+# The tables' columns as a person reads them (the frames and their CSV keep the English names; setting keys stay).
+COLUMN_LABELS = {"variant": N_("variant"), "status": N_("status"), "runs": N_("runs"), "seeds": N_("seeds"),
+                 "parameters": N_("parameters"), "multiply-adds": N_("multiply-adds"),
+                 "training memory (MB)": N_("training memory (MB)"), "time (s)": N_("time (s)"),
+                 "examples/s": N_("examples/s"), "train loss": N_("train loss"), "train acc": N_("train acc"),
+                 "test acc": N_("test acc"), "test acc sd": N_("test acc sd"), "last epoch": N_("last epoch"),
+                 "test accs": N_("test accs"), "went wrong": N_("went wrong"), "run ids": N_("run ids"),
+                 "configuration": N_("configuration"), "batch": N_("batch"),
+                 "training estimate (MB)": N_("training estimate (MB)"),
+                 "training measured (MB)": N_("training measured (MB)"),
+                 "prediction estimate (MB)": N_("prediction estimate (MB)"),
+                 "prediction measured (MB)": N_("prediction measured (MB)")}
+
+
+def column_label(column: str) -> str:
+    """A table's column as the current language names it (a setting's key as it is)."""
+    return _(COLUMN_LABELS[column]) if column in COLUMN_LABELS else column
+
+
+def _mixed(status: Outcome | str) -> bool:
+    """Whether a status cell counts several outcomes (``2 finished · 1 stalled at 2.303``)."""
+    return not isinstance(status, RunStatus | Verdict) and " · " in status
+
+
+def outcome_counts(status: Outcome | str) -> Counter[Outcome]:
+    """A status cell read back: one outcome (all its seeds had it) or how many had each (``_status``'s words)."""
+    def parse(word: str) -> Outcome:
+        return RunStatus(word) if word in RunStatus._value2member_map_ else Verdict(word)
+
+    if not _mixed(status):
+        return Counter({parse(status): 1})
+    return Counter({parse(kind): int(n) for n, kind in (part.split(" ", 1) for part in status.split(" · "))})
+
+
+def outcome_label(status: Outcome | str) -> str:
+    """A status cell as a person reads it: ``已完成``; ``2 finished · 1 stalled at 2.303`` in the current language."""
+    counts = outcome_counts(status)
+    if not _mixed(status):
+        return next(iter(counts)).label
+    return " · ".join(_("{n} {outcome}").format(n=n, outcome=kind.label) for kind, n in counts.items())
+
+
+def went_wrong_text(status: Outcome | str, translate: Callable[[str], str] = _) -> str:
+    """What went wrong in a variant's runs that ended by training, from its status cell: ``stalled at loss 2.303,
+    …`` for all of them, ``1 of 3 runs diverged``; in the current language (``translate``: English for the table)."""
+    counts = outcome_counts(status)
+    ended = {RunStatus.FINISHED, Verdict.AT_CHANCE, Verdict.STALLED, RunStatus.DIVERGED}
+    n = sum(k for o, k in counts.items() if o in ended)
+    said = [translate(WENT_WRONG[o]) if k == n or not _mixed(status) else
+            translate(N_("{k} of {n} runs {wrong}")).format(k=k, n=n, wrong=translate(WENT_WRONG[o]))
+            for o, k in counts.items() if o in WENT_WRONG]
+    return translate("; ").join(said)
 
 
 @lru_cache(maxsize=64)
@@ -324,7 +397,8 @@ def _setting_value(config: RunConfig, name: str) -> Any:
 
 
 def _status(found: VariantRuns) -> Outcome | str:
-    """The outcome its seeds share, or how many had each (``2 finished · 1 stalled at 2.303``)."""
+    """The outcome its seeds share, or how many had each (``2 finished · 1 stalled at 2.303``): the table's English,
+    which ``outcome_label`` shows in the reader's language."""
     counts = Counter(outcome(run) for run in found.runs)
     if len(counts) == 1:
         return next(iter(counts))
@@ -332,10 +406,9 @@ def _status(found: VariantRuns) -> Outcome | str:
 
 
 def _went_wrong(found: VariantRuns) -> str:
-    """What went wrong in its runs: ``stalled at loss 2.303, …`` for all of them, ``1 of 3 runs diverged``."""
-    n = len(found.done)
-    bad = Counter(o for o in map(outcome, found.done) if o in WENT_WRONG)
-    return "; ".join(WENT_WRONG[o] if k == n else f"{k} of {n} runs {WENT_WRONG[o]}" for o, k in bad.items())
+    """What went wrong in its runs, in the table's English: ``stalled at loss 2.303, …`` for all of them, ``1 of 3
+    runs diverged`` (``went_wrong_text`` of its status, which says it in the reader's language)."""
+    return went_wrong_text(_status(found), translate=str)
 
 
 def _mean(values: list[float]) -> float | None:
@@ -402,8 +475,9 @@ NUMBER_FORMATS = {"parameters": "{:,}", "multiply-adds": "{:,}", "time (s)": "{:
 
 
 def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """A table as a person reads it: every number formatted (megabytes whole), a missing one as a dash, the test
-    accuracy as mean ± standard deviation between seeds (the seeds' own values are in the CSV)."""
+    """A table as a person reads it, in the current language: every number formatted (megabytes whole), a missing
+    one as a dash, the test accuracy as mean ± standard deviation between seeds (the seeds' own values are in the
+    CSV); the variants, statuses and columns named in the reader's words (the frame keeps its English)."""
     shown = frame.drop(columns=["test accs"], errors="ignore")
     for col in shown:
         fmt = NUMBER_FORMATS.get(col, "{:,.0f}" if col.endswith("(MB)") else None)
@@ -412,10 +486,17 @@ def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
     if "test acc sd" in shown:
         shown["test acc"] = [acc if pd.isna(sd) else f"{acc} ± {sd:.3f}"
                              for acc, sd in zip(shown["test acc"], frame["test acc sd"], strict=True)]
-        shown["runs"] = ["" if pd.isna(n) else f"{n} of {k}" for n, k in zip(frame["runs"], frame["seeds"],
-                                                                            strict=True)]
+        shown["runs"] = ["" if pd.isna(n) else _("{done} of {seeds}").format(done=n, seeds=k)
+                         for n, k in zip(frame["runs"], frame["seeds"], strict=True)]
         shown = shown.drop(columns=["test acc sd", "seeds"])
-    return shown.fillna("")
+    for col in ("variant", "configuration"):  # the names declared with N_ (variants, the book's rows, presets)
+        if col in shown:
+            shown[col] = [_(v) for v in shown[col]]
+    if "status" in shown:
+        shown["status"] = [outcome_label(v) for v in shown["status"]]
+    if "went wrong" in shown:
+        shown["went wrong"] = [went_wrong_text(v) for v in frame["status"]]
+    return shown.fillna("").rename(columns=column_label)
 
 
 def table_text(frame: pd.DataFrame) -> str:
@@ -442,12 +523,25 @@ def _ended(frame: pd.DataFrame) -> pd.DataFrame:
     return rows[(rows["runs"] > 0) & (rows["runs"] == rows["seeds"])]
 
 
+COST_WORDS = (("parameters", N_("parameters")), ("multiply-adds", N_("multiply-adds")),
+              ("training memory (MB)", N_("training memory")))
+
+
 def _costs(row: pd.Series, ref: pd.Series) -> str:
     """What a variant changes in parameters, computation and training memory, against the reference."""
-    said = [f"{what} {_percent(row[col], ref[col])}" for col, what in (
-        ("parameters", "parameters"), ("multiply-adds", "multiply-adds"),
-        ("training memory (MB)", "training memory")) if abs(row[col] / ref[col] - 1) >= 0.005]
-    return "; " + ", ".join(said) if said else ""
+    said = [_("{what} {change}").format(what=_(what), change=_percent(row[col], ref[col])) for col, what in COST_WORDS
+            if abs(row[col] / ref[col] - 1) >= 0.005]
+    return _("; ") + _(", ").join(said) if said else ""
+
+
+def _name(variant: str) -> str:
+    """A variant (or the book's row) as the reader's language names it."""
+    return _(variant)
+
+
+def _sentences(sentences: list[str]) -> str:
+    """Sentences one after another: a space after an English full stop, none after a Chinese one."""
+    return " ".join(s for s in sentences if s).replace("。 ", "。")
 
 
 def _against(ex: Experiment, frame: pd.DataFrame) -> str:
@@ -459,19 +553,20 @@ def _against(ex: Experiment, frame: pd.DataFrame) -> str:
         return ""
     ref = ref.iloc[0]
     parts = []
-    for _, row in ended[ended["variant"] != ex.reference].iterrows():
-        wrong = row["went wrong"]
+    for _i, row in ended[ended["variant"] != ex.reference].iterrows():
+        wrong = went_wrong_text(row["status"])
         if row["test accs"] and ref["test accs"]:
-            text = f"{row['variant']}: {noise.compare(ref['test accs'], row['test accs']).text()}"
+            text = _("{variant}: {difference}").format(
+                variant=_name(row["variant"]), difference=noise.compare(ref["test accs"], row["test accs"]).text())
         else:
-            text = f"{row['variant']}: none, it {wrong}"
+            text = _("{variant}: none, it {wrong}").format(variant=_name(row["variant"]), wrong=wrong)
             wrong = ""
-        parts.append(text + _costs(row, ref) + (f" ({wrong})" if wrong else ""))
+        parts.append(text + _costs(row, ref) + (_(" ({wrong})").format(wrong=wrong) if wrong else ""))
     if not parts:
         return ""
-    acc = noise.spread(ref["test accs"]).text() if ref["test accs"] else ref["went wrong"]
-    head = f"Against {ex.reference} (test acc {acc}, {ref['parameters']:,} parameters), test accuracy changed by: "
-    return head + "; ".join(parts) + "."
+    acc = noise.spread(ref["test accs"]).text() if ref["test accs"] else went_wrong_text(ref["status"])
+    return _("Against {reference} (test acc {acc}, {params} parameters), test accuracy changed by: {changes}.").format(
+        reference=_name(ex.reference), acc=acc, params=format_count(ref["parameters"]), changes=_("; ").join(parts))
 
 
 def _best(ex: Experiment, frame: pd.DataFrame) -> str:
@@ -481,68 +576,76 @@ def _best(ex: Experiment, frame: pd.DataFrame) -> str:
     if ended.empty:
         return ""
     best = ended.loc[ended["test acc"].idxmax()]
-    top = f"{best['variant']}, {noise.spread(best['test accs']).text()}"
-    tied = [row["variant"] for _, row in ended.iterrows() if row["variant"] != best["variant"]
+    top = _("{variant}, {spread}").format(variant=_name(best["variant"]), spread=noise.spread(best["test accs"]).text())
+    tied = [_name(row["variant"]) for _i, row in ended.iterrows() if row["variant"] != best["variant"]
             and noise.compare(best["test accs"], row["test accs"]).finding != noise.Finding.WORSE]
     if len(ended) > 1 and min(map(len, ended["test accs"])) < 2:
-        text = (f"The highest test accuracy: {top}; with one run of a variant there is no noise estimate to tell the "
-                f"order from chance ({noise.NEEDED} seeds each would give one)")
+        text = _("The highest test accuracy: {top}; with one run of a variant there is no noise estimate to tell the "
+                 "order from chance ({needed} seeds each would give one).").format(top=top, needed=noise.NEEDED)
     elif tied:
-        text = (f"No variant stands out beyond the noise between seeds: the highest mean test accuracy, {top}, is "
-                f"within noise of {_listed(tied)}")
+        text = _("No variant stands out beyond the noise between seeds: the highest mean test accuracy, {top}, is "
+                 "within noise of {others}.").format(top=top, others=_listed(tied))
     else:
-        text = f"The best mean test accuracy, beyond the noise of every other variant: {top}"
+        text = _("The best mean test accuracy, beyond the noise of every other variant: {top}.").format(top=top)
     rising = ended[ended["last epoch"] >= STILL_LEARNING]
     if len(rising):
-        text += (f". Still learning at the end (test accuracy up {STILL_LEARNING:.2f} or more in the last epoch): "
-                 f"{_listed(list(rising['variant']))}; a longer run may change the order")
-    return text + "."
+        text = _sentences([text, _(
+            "Still learning at the end (test accuracy up {threshold} or more in the last epoch): {variants}; a longer "
+            "run may change the order.").format(threshold=format(STILL_LEARNING, ".2f"),
+                                                variants=_listed([_name(v) for v in rising["variant"]]))])
+    return text
 
 
 def _listed(words: list[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
+    """``a``, ``a and b``, ``a, b and c`` (in the current language)."""
+    if len(words) < 2:
+        return "".join(words)
+    return _("{items} and {last}").format(items=_(", ").join(words[:-1]), last=words[-1])
 
 
 def _rates_said(rows: pd.DataFrame) -> str:
     """The rates in ``rows`` grouped by what went wrong in all their runs, then those that trained with their mean
     test accuracies."""
     groups: dict[str | None, list[pd.Series]] = {}
-    for _, row in rows.sort_values("lr").iterrows():
+    for _i, row in rows.sort_values("lr").iterrows():
         groups.setdefault(WENT_WRONG.get(row["status"]), []).append(row)
 
     def rates(group: list[pd.Series]) -> str:
-        return "lr " + _listed([format(r["lr"], "g") for r in group])
+        return _("lr {rates}").format(rates=_listed([format(r["lr"], "g") for r in group]))
 
-    said = [f"{rates(group)} {wrong}" for wrong, group in groups.items() if wrong]
+    said = [_("{rates} {wrong}").format(rates=rates(group), wrong=_(wrong)) for wrong, group in groups.items() if wrong]
     if None in groups:
         accs = _listed([format(r["test acc"], ".3f") if pd.notna(r["test acc"]) else "—" for r in groups[None]])
-        said.append(f"{rates(groups[None])} trained (mean test acc {accs})")
-    return "; ".join(said)
+        said.append(_("{rates} trained (mean test acc {accs})").format(rates=rates(groups[None]), accs=accs))
+    return _("; ").join(said)
 
 
 def _grid(ex: Experiment, frame: pd.DataFrame) -> str:
     """A grid of rates without and with batch norm, read along its two axes: for each batch norm setting, which
     rates learned and which did not; then what batch norm changed at the rates that have both, against the noise."""
     ended = _ended(frame)
-    sentences = [f"{label}: {_rates_said(ended[ended['batch_norm'] == bn])}."
-                 for bn, label in ((False, "Without batch norm"), (True, "With batch norm"))
+    sentences = [label.format(rates=_rates_said(ended[ended["batch_norm"] == bn]))
+                 for bn, label in ((False, _("Without batch norm: {rates}.")), (True, _("With batch norm: {rates}.")))
                  if (ended["batch_norm"] == bn).any()]
-    accs = {(row["lr"], row["batch_norm"]): row["test accs"] for _, row in ended.iterrows() if row["test accs"]}
+    accs = {(row["lr"], row["batch_norm"]): row["test accs"] for _i, row in ended.iterrows() if row["test accs"]}
     pairs = {lr: noise.compare(accs[lr, False], accs[lr, True]) for lr, bn in accs if bn and (lr, False) in accs}
     if pairs:
         gains = {lr: d.delta for lr, d in pairs.items()}
         best = max(gains, key=lambda lr: gains[lr])
         judged = {finding: [f"{lr:g}" for lr, d in pairs.items() if d.finding == finding] for finding in noise.Finding}
-        said = [f"{finding} at lr {_listed(rates)}" for finding, rates in judged.items()
-                if rates and finding != noise.Finding.NO_ESTIMATE]
+        said = [_("{finding} at lr {rates}").format(finding=finding.label, rates=_listed(rates))
+                for finding, rates in judged.items() if rates and finding != noise.Finding.NO_ESTIMATE]
         if judged[noise.Finding.NO_ESTIMATE]:
-            said.append(f"no noise estimate at lr {_listed(judged[noise.Finding.NO_ESTIMATE])} (one run a side)")
-        sentences.append(
-            f"Batch norm changed mean test accuracy by {_signed(statistics.fmean(gains.values()), '.3f')} on average "
-            f"over {len(gains)} rate{'s' if len(gains) != 1 else ''} (at most {_signed(gains[best], '.3f')}, at lr "
-            f"{best:g}): {'; '.join(said)}.")
-    return " ".join(sentences)
+            said.append(_("no noise estimate at lr {rates} (one run a side)").format(
+                rates=_listed(judged[noise.Finding.NO_ESTIMATE])))
+        sentences.append(ngettext(
+            "Batch norm changed mean test accuracy by {change} on average over {n} rate (at most {most}, at lr "
+            "{lr}): {findings}.",
+            "Batch norm changed mean test accuracy by {change} on average over {n} rates (at most {most}, at lr "
+            "{lr}): {findings}.", len(gains)).format(
+            change=_signed(statistics.fmean(gains.values()), ".3f"), n=len(gains), most=_signed(gains[best], ".3f"),
+            lr=format(best, "g"), findings=_("; ").join(said)))
+    return _sentences(sentences)
 
 
 def _book(ex: Experiment, frame: pd.DataFrame) -> str:
@@ -553,20 +656,22 @@ def _book(ex: Experiment, frame: pd.DataFrame) -> str:
     if ref.empty or book.empty or pd.isna(ref.iloc[0]["test acc"]):
         return ""
     mine, theirs = ref.iloc[0]["test acc"], book.iloc[0]["test acc"]
-    return (f"The book's run of the seed (224 px, all 60,000 images, 10 epochs) reached test acc {theirs:.3f}; the "
-            f"chapter's settings here ({size_text(ex.size)} at {ex.base.arch.resize} px) reached {mine:.3f} on "
-            f"average ({_signed(mine - theirs, '.3f')}).")
+    return _("The book's run of the seed (224 px, all 60,000 images, 10 epochs) reached test acc {theirs}; the "
+             "chapter's settings here ({size} at {resize} px) reached {mine} on average ({difference}).").format(
+        theirs=format(theirs, ".3f"), size=size_text(ex.size), resize=ex.base.arch.resize, mine=format(mine, ".3f"),
+        difference=_signed(mine - theirs, ".3f"))
 
 
 def conclusion(ex: Experiment, frame: pd.DataFrame) -> str:
     """What the runs in ``frame`` (``result_frame``) say, in the experiment's own sentences, written from their
-    numbers; empty until two variants have every seed ended."""
+    numbers, in the current language; empty until two variants have every seed ended."""
     ended = _ended(frame)
     if len(ended) < 2:
         return ""
-    text = " ".join(s for s in (say(ex, frame) for say in ex.sentences) if s)
+    text = _sentences([say(ex, frame) for say in ex.sentences])
     variants = (frame["status"] != Verdict.REFERENCE).sum()
-    return text if len(ended) == variants else f"So far ({len(ended)} of {variants} variants): {text}"
+    return text if len(ended) == variants else _("So far ({ended} of {variants} variants): {text}").format(
+        ended=len(ended), variants=variants, text=text)
 
 
 # --- the five exercises ---------------------------------------------------------------------------------------
@@ -585,54 +690,57 @@ ADAMW_BASE = SGD_BASE.with_overrides(optimizer="adamw", lr=0.002, train_size=800
 
 EXERCISES: dict[int, Exercise] = {e.number: e for e in (
     Experiment(
-        1, "Learning rate and batch norm",
-        "Tune the hyperparameters to improve the classification accuracy.",
-        "The seed's plain SGD over a small grid of learning rates, without and with batch norm: where NiN stalls "
-        "at loss 2.303 (every class map zero, chance accuracy), and what batch norm changes.",
+        1, N_("Learning rate and batch norm"),
+        N_("Tune the hyperparameters to improve the classification accuracy."),
+        N_("The seed's plain SGD over a small grid of learning rates, without and with batch norm: where NiN stalls "
+           "at loss 2.303 (every class map zero, chance accuracy), and what batch norm changes."),
         SGD_BASE.with_overrides(batch_size=32, train_size=8000, epochs=3),  # small batches: more steps per image
-        tuple(Variant(f"lr {lr:g}" + (" + batch norm" if bn else ""), {"lr": lr, "batch_norm": bn})
-              for bn in (False, True) for lr in (0.01, 0.1, 1.0)),
+        tuple(Variant(name, {"lr": lr, "batch_norm": bn}) for name, lr, bn in (
+            (N_("lr 0.01"), 0.01, False), (N_("lr 0.1"), 0.1, False), (N_("lr 1"), 1.0, False),
+            (N_("lr 0.01 + batch norm"), 0.01, True), (N_("lr 0.1 + batch norm"), 0.1, True),
+            (N_("lr 1 + batch norm"), 1.0, True))),
         "lr 0.1",
         (_grid, _best, _book)),  # a grid, read along its two axes; the seed's training, beside the book's run
     Experiment(
-        2, "1×1 convolutions",
-        "Why are there two 1×1 convolutional layers per NiN block? Remove one of them, and then observe and "
-        "analyze the experimental phenomena.",
-        "The same network with no, one, two (the chapter) and three 1×1 convolutions per block.",
+        2, N_("1×1 convolutions"),
+        N_("Why are there two 1×1 convolutional layers per NiN block? Remove one of them, and then observe and "
+           "analyze the experimental phenomena."),
+        N_("The same network with no, one, two (the chapter) and three 1×1 convolutions per block."),
         ADAMW_BASE,
-        (Variant("no 1×1 conv", {"pointwise_convs": 0}), Variant("one 1×1 conv", {"pointwise_convs": 1}),
-         Variant("two 1×1 convs (the chapter)", {"pointwise_convs": 2}),
-         Variant("three 1×1 convs", {"pointwise_convs": 3})),
+        (Variant(N_("no 1×1 conv"), {"pointwise_convs": 0}), Variant(N_("one 1×1 conv"), {"pointwise_convs": 1}),
+         Variant(N_("two 1×1 convs (the chapter)"), {"pointwise_convs": 2}),
+         Variant(N_("three 1×1 convs"), {"pointwise_convs": 3})),
         "two 1×1 convs (the chapter)",
         (_against, _best)),
     Measurement(
-        3, "Resource usage",
-        "Calculate the resource usage for NiN: the number of parameters, the amount of computation, the memory "
-        "needed during training and during prediction.",
-        "The shape inspector's totals for the seed at 224 px and the cpu preset at 28 px, and the memory of one "
-        "training step and one prediction at the training batch size: the estimate beside a measurement on this "
-        "machine (float32, each in a fresh process)."),
+        3, N_("Resource usage"),
+        N_("Calculate the resource usage for NiN: the number of parameters, the amount of computation, the memory "
+           "needed during training and during prediction."),
+        N_("The shape inspector's totals for the seed at 224 px and the cpu preset at 28 px, and the memory of one "
+           "training step and one prediction at the training batch size: the estimate beside a measurement on this "
+           "machine (float32, each in a fresh process).")),
     Experiment(
-        4, "The one-step reduction",
-        "What are possible problems with reducing the 384×5×5 representation to a 10×5×5 representation in one "
-        "step?",
-        "The last block maps its input to one map per class in one step (here 128 → 10); against it: the same "
-        "without the ReLU that can zero every map, a fully connected head on the 10 maps, and a gentler "
-        "reduction to 96 maps before a fully connected layer. With the class maps of one test image.",
+        4, N_("The one-step reduction"),
+        N_("What are possible problems with reducing the 384×5×5 representation to a 10×5×5 representation in one "
+           "step?"),
+        N_("The last block maps its input to one map per class in one step (here 128 → 10); against it: the same "
+           "without the ReLU that can zero every map, a fully connected head on the 10 maps, and a gentler "
+           "reduction to 96 maps before a fully connected layer. With the class maps of one test image."),
         ADAMW_BASE,
-        (Variant("one step to 10 maps (the chapter)"), Variant("no ReLU after the last block", {"final_relu": False}),
-         Variant("fully connected head on the 10 maps", {"head": "fc"}),
-         Variant("gentler: 96 maps, then fully connected",
+        (Variant(N_("one step to 10 maps (the chapter)")),
+         Variant(N_("no ReLU after the last block"), {"final_relu": False}),
+         Variant(N_("fully connected head on the 10 maps"), {"head": "fc"}),
+         Variant(N_("gentler: 96 maps, then fully connected"),
                  {"blocks": (*NETWORK.blocks[:-1], BlockConfig(96, 3, 1, 1)), "head": "fc"})),
         "one step to 10 maps (the chapter)",
         (_against, _best), class_maps=True),
     Experiment(
-        5, "Batch norm at the seed's rate",
-        "From the next chapters: batch normalization, on and off, at the seed's learning rate 0.1.",
-        "The seed's training (plain SGD, lr 0.1) with and without a batch norm after every convolution, on more "
-        "images and epochs than the other experiments: long enough for the chapter's network to leave chance.",
+        5, N_("Batch norm at the seed's rate"),
+        N_("From the next chapters: batch normalization, on and off, at the seed's learning rate 0.1."),
+        N_("The seed's training (plain SGD, lr 0.1) with and without a batch norm after every convolution, on more "
+           "images and epochs than the other experiments: long enough for the chapter's network to leave chance."),
         SGD_BASE,
-        (Variant("no batch norm (the chapter)"), Variant("batch norm", {"batch_norm": True})),
+        (Variant(N_("no batch norm (the chapter)")), Variant(N_("batch norm"), {"batch_norm": True})),
         "no batch norm (the chapter)",
         (_against, _best, _book)),  # the seed's training: the book's run is its reference too
 )}
@@ -653,12 +761,13 @@ def exercise(number: int) -> Exercise:
     try:
         return EXERCISES[number]
     except KeyError:
-        raise ValueError(f"there is no exercise {number}: choose 1 to {len(EXERCISES)}") from None
+        raise ValueError(_("there is no exercise {number}: choose 1 to {last}").format(
+            number=number, last=len(EXERCISES))) from None
 
 
 # --- exercise 3: resources ------------------------------------------------------------------------------------
 
-RESOURCE_CONFIGS = {"the seed at 224 px": SEED, "the cpu preset at 28 px": CPU}
+RESOURCE_CONFIGS = {N_("the seed at 224 px"): SEED, N_("the cpu preset at 28 px"): CPU}  # ``_(label)`` where shown
 MEASURED_FILE = "exercise-3.json"
 
 
@@ -775,29 +884,40 @@ def resource_frame(batch: int | None = None, measured: Mapping[str, dict] | None
     return pd.DataFrame(rows)
 
 
+def _capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def resource_conclusion(frame: pd.DataFrame) -> str:
-    """What the resource table says, from its numbers: the seed against the cpu preset, estimate against
-    measurement, training against prediction."""
+    """What the resource table says, from its numbers, in the current language: the seed against the cpu preset,
+    estimate against measurement, training against prediction."""
     if len(frame) < 2:
         return ""
     big, small = frame.iloc[0], frame.iloc[1]
-    text = (f"{big['configuration'].capitalize()} has {big['parameters']:,} parameters and "
-            f"{big['multiply-adds'] / 1e6:,.0f} M multiply-adds per image: "
-            f"{big['parameters'] / small['parameters']:.1f}× the parameters and "
-            f"{big['multiply-adds'] / small['multiply-adds']:.0f}× the computation of {small['configuration']}.")
-    for _, row in frame.iterrows():
+    sentences = [_("{configuration} has {params} parameters and {mult_adds} M multiply-adds per image: {params_ratio}× "
+                   "the parameters and {mult_adds_ratio}× the computation of {other}.").format(
+        configuration=_capitalized(_(big["configuration"])), params=format_count(big["parameters"]),
+        mult_adds=format(big["multiply-adds"] / 1e6, ",.0f"),
+        params_ratio=format(big["parameters"] / small["parameters"], ".1f"),
+        mult_adds_ratio=format(big["multiply-adds"] / small["multiply-adds"], ".0f"), other=_(small["configuration"]))]
+    for _i, row in frame.iterrows():
         train, predict = row["training estimate (MB)"], row["prediction estimate (MB)"]
-        text += (f" Training {row['configuration']} on a batch of {row['batch']} needs about {train:,.0f} MB by "
-                 f"the estimate")
+        measured = ""
         if pd.notna(row["training measured (MB)"]):
-            measured = row["training measured (MB)"]
-            off = 100 * (measured / train - 1)
-            text += f", {measured:,.0f} MB as measured ({abs(off):.0f} % {'over' if off > 0 else 'under'} it)"
-        text += (f"; predicting the same batch {predict:,.0f} MB"
-                 + (f" (measured {row['prediction measured (MB)']:,.0f} MB)"
-                    if pd.notna(row["prediction measured (MB)"]) else "")
-                 + f": training holds {train / predict:.0f}× as much, the activations kept for the backward pass.")
-    return text
+            off = 100 * (row["training measured (MB)"] / train - 1)
+            measured = (_(", {measured} MB as measured ({percent} over it)") if off > 0 else
+                        _(", {measured} MB as measured ({percent} under it)")).format(
+                measured=format(row["training measured (MB)"], ",.0f"), percent=format(abs(off), ".0f") + " %")
+        predict_measured = (_(" (measured {measured} MB)").format(measured=format(row["prediction measured (MB)"],
+                                                                                  ",.0f"))
+                            if pd.notna(row["prediction measured (MB)"]) else "")
+        sentences.append(_(
+            "Training {configuration} on a batch of {batch} needs about {train} MB by the estimate{measured}; "
+            "predicting the same batch {predict} MB{predict_measured}: training holds {ratio}× as much, the "
+            "activations kept for the backward pass.").format(
+            configuration=_(row["configuration"]), batch=row["batch"], train=format(train, ",.0f"), measured=measured,
+            predict=format(predict, ",.0f"), predict_measured=predict_measured, ratio=format(train / predict, ".0f")))
+    return _sentences(sentences)
 
 
 # --- exercise 4: class maps -----------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 
+from nin_core.i18n import N_, _, ngettext
 from nin_core.network.charts import enlarge
 from nin_core.network.predict import heat_colors, heat_map, overlay
 
@@ -27,6 +28,8 @@ CHANNEL_CAP = 32  # channels drawn per layer unless all are asked for: the seed'
 COLUMNS = 16
 GAP = 2  # px between tiles
 RED = (220, 30, 30)
+# The input's description (kept in English in the summary; the page shows it translated).
+INPUT_DESCRIPTION = N_("the image as the model sees it")
 
 
 @dataclass
@@ -64,11 +67,16 @@ class LayerOutput:
         return np.argsort(-self.channels().mean(axis=(1, 2)), kind="stable").tolist()
 
     def caption(self) -> str:
-        text = (f"{list(self.shape)} · values {self.minimum:.3g} to {self.maximum:.3g} · mean {self.mean:.3g} · "
-                f"{self.zeros:.0%} zeros")
+        """Its shape and statistics, in the reader's language."""
+        text = _("{shape} · values {low} to {high} · mean {mean} · {zeros} zeros").format(
+            shape=list(self.shape), low=f"{self.minimum:.3g}", high=f"{self.maximum:.3g}", mean=f"{self.mean:.3g}",
+            zeros=f"{self.zeros:.0%}")
         if self.dead:
             listed = ", ".join(f"#{c}" for c in self.dead[:12]) + (", …" if len(self.dead) > 12 else "")
-            text += f" · {len(self.dead)} of {self.channels().shape[0]} channels all zero (dead here): {listed}"
+            count = self.channels().shape[0]
+            text += ngettext(" · {dead} of {count} channel all zero (dead here): {listed}",
+                             " · {dead} of {count} channels all zero (dead here): {listed}", count).format(
+                dead=len(self.dead), count=count, listed=listed)
         return text
 
     def summary(self) -> dict:
@@ -138,7 +146,7 @@ def explore(model: nn.Module, x: torch.Tensor) -> Exploration:
     model_input`` makes it) recording every layer's output, and one backward pass for the saliency map."""
     children = dict(model.named_children())
     pool = _class_map_layer(list(children.values()))
-    layers = [_record("input", "input", "the image as the model sees it", x)]
+    layers = [_record("input", "input", INPUT_DESCRIPTION, x)]
     maps: list[torch.Tensor] = []
     hooks = []
 

@@ -32,6 +32,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from nin_core import ROOT
+from nin_core.i18n import N_, _, format_count, ngettext
 from nin_core.network.config import FASHION_MNIST_TRAIN, SETTINGS, ConfigError, ConfigIssue, RunConfig, parse_setting
 from nin_core.network.metrics import Phase, Progress
 from nin_core.network.settings import format_value
@@ -93,19 +94,20 @@ class Param:
 def parse_param(text: str) -> tuple[Param | None, ConfigIssue | None]:
     """``lr=0.01..0.5:log``, ``batch_size=64,128,256``, ``batch_norm`` (every value of a switch or a choice
     setting) → (Param, None), or (None, the problem)."""
-    name, _, rhs = text.strip().partition("=")
+    name, _equals, rhs = text.strip().partition("=")
     name = name.strip().replace("-", "_")
     s = SETTINGS.get(name)
     if s is None:
-        return None, ConfigIssue(name or text, "is not a setting")
+        return None, ConfigIssue(name or text, _("is not a setting"))
     if not s.spec.sweep:
-        return None, ConfigIssue(name, "cannot be searched: choose one of " + ", ".join(searchable()))
+        return None, ConfigIssue(name, _("cannot be searched: choose one of {names}").format(
+            names=", ".join(searchable())))
     if not rhs.strip():
         if s.kind is bool:
             return Param(name, choices=(False, True)), None
         if s.spec.choices:
             return Param(name, choices=tuple(s.spec.choices)), None
-        return None, ConfigIssue(name, "needs a range (low..high, :log for a log scale) or choices (a,b,c)")
+        return None, ConfigIssue(name, _("needs a range (low..high, :log for a log scale) or choices (a,b,c)"))
     if ".." in rhs:
         return _parse_range(name, rhs.strip())
     values = []
@@ -115,31 +117,31 @@ def parse_param(text: str) -> tuple[Param | None, ConfigIssue | None]:
             return None, ConfigIssue(name, problem)
         values.append(value)
     if len(set(values)) < len(values):
-        return None, ConfigIssue(name, f"lists a choice twice: {rhs.strip()}")
+        return None, ConfigIssue(name, _("lists a choice twice: {choices}").format(choices=rhs.strip()))
     return Param(name, choices=tuple(values)), None
 
 
 def _parse_range(name: str, rhs: str) -> tuple[Param | None, ConfigIssue | None]:
     s = SETTINGS[name]
-    body, _, scale = rhs.partition(":")
+    body, _colon, scale = rhs.partition(":")
     if scale not in ("", "log"):
-        return None, ConfigIssue(name, f"a range's scale can only be :log, got :{scale}")
+        return None, ConfigIssue(name, _("a range's scale can only be :log, got :{scale}").format(scale=scale))
     if s.kind not in (int, float):
-        return None, ConfigIssue(name, f"is not a number: give choices ({','.join(map(format_value, s.spec.choices))})"
-                                 if s.spec.choices else "is not a number: give choices (a,b,c)")
+        return None, ConfigIssue(name, _("is not a number: give choices ({choices})").format(
+            choices=",".join(map(format_value, s.spec.choices)) if s.spec.choices else "a,b,c"))
     ends = []
     for part in body.split("..", 1):
         value, problem = parse_setting(name, part)
         if problem or value is None:
-            return None, ConfigIssue(name, problem or "a range needs two numbers: low..high")
+            return None, ConfigIssue(name, problem or _("a range needs two numbers: low..high"))
         ends.append(value)
     low, high = ends
     if low > high:
-        return None, ConfigIssue(name, f"the range {body} is reversed: write the low end first")
+        return None, ConfigIssue(name, _("the range {range} is reversed: write the low end first").format(range=body))
     if low == high:
-        return None, ConfigIssue(name, f"the range {body} is empty: give two different ends")
+        return None, ConfigIssue(name, _("the range {range} is empty: give two different ends").format(range=body))
     if scale and low <= 0:
-        return None, ConfigIssue(name, f"a log range must stay above 0, got {body}")
+        return None, ConfigIssue(name, _("a log range must stay above 0, got {range}").format(range=body))
     return Param(name, low, high, log=bool(scale)), None
 
 
@@ -195,33 +197,36 @@ def validation_ready(base: RunConfig) -> tuple[RunConfig, str | None]:
         return base, None
     size = max(1, (t.train_size or FASHION_MNIST_TRAIN) // VALIDATION_SHARE)
     test_size = t.test_size if t.test_size is None or t.test_size <= size else None
-    note = f"trials are judged on {size:,} validation images held out of the training set (validation_size was 0)"
+    note = _("trials are judged on {count} validation images held out of the training set (`validation_size` "
+             "was 0)").format(count=format_count(size))
     return base.with_overrides(validation_size=size, test_size=test_size), note
 
 
 def spec_issues(spec: SearchSpec) -> list[ConfigIssue]:
     """Every problem with a search before anything is queued: names, budget, sampler, pruner, the base
     configuration, and each parameter's values in it."""
-    issues = [] if spec.study.strip() else [ConfigIssue("study", "needs a name")]
+    issues = [] if spec.study.strip() else [ConfigIssue("study", _("needs a name"))]
     if spec.sampler not in SAMPLERS:
-        issues.append(ConfigIssue("sampler", f"must be one of {', '.join(SAMPLERS)}, got {spec.sampler!r}"))
+        issues.append(ConfigIssue("sampler", _("must be one of {choices}, got {value}").format(
+            choices=", ".join(SAMPLERS), value=repr(spec.sampler))))
     if spec.pruner not in PRUNERS:
-        issues.append(ConfigIssue("pruner", f"must be one of {', '.join(PRUNERS)}, got {spec.pruner!r}"))
+        issues.append(ConfigIssue("pruner", _("must be one of {choices}, got {value}").format(
+            choices=", ".join(PRUNERS), value=repr(spec.pruner))))
     if spec.trials is not None and spec.trials < 1:
-        issues.append(ConfigIssue("trials", f"must be at least 1, got {spec.trials}"))
+        issues.append(ConfigIssue("trials", _("must be at least 1, got {value}").format(value=spec.trials)))
     if spec.minutes is not None and not spec.minutes > 0:
-        issues.append(ConfigIssue("minutes", f"must be above 0, got {spec.minutes:g}"))
+        issues.append(ConfigIssue("minutes", _("must be above 0, got {value}").format(value=f"{spec.minutes:g}")))
     base_issues = spec.base.validate()
     issues += base_issues
     if not spec.params:
-        issues.append(ConfigIssue("params", "name at least one setting to search"))
+        issues.append(ConfigIssue("params", _("name at least one setting to search")))
     names = [p.name for p in spec.params]
-    issues += [ConfigIssue(n, "is searched twice") for n in sorted({n for n in names if names.count(n) > 1})]
+    issues += [ConfigIssue(n, _("is searched twice")) for n in sorted({n for n in names if names.count(n) > 1})]
     if not base_issues:
         issues += [issue for p in spec.params for issue in param_issues(spec.base, p)]
         issues += launch_issues(spec.base)  # the device, its memory, the data folder
     if spec.sampler == "grid":
-        issues += [ConfigIssue(p.name, "the grid sampler needs values: give choices (a,b,c)")
+        issues += [ConfigIssue(p.name, _("the grid sampler needs values: give choices (a,b,c)"))
                    for p in spec.params if p.grid() is None]
     return issues
 
@@ -235,7 +240,8 @@ def param_issues(base: RunConfig, param: Param) -> list[ConfigIssue]:
         except (ConfigError, TypeError) as e:  # a value of the wrong type for the dataclass
             found = [ConfigIssue(param.name, str(e))]
         if found:
-            issues.append(ConfigIssue(param.name, f"{format_value(value)} is rejected: {found[0]}"))
+            issues.append(ConfigIssue(param.name, _("{value} is rejected: {problem}").format(
+                value=format_value(value), problem=found[0])))
     return issues
 
 
@@ -256,7 +262,7 @@ def open_storage(url: str, *, grace_s: int = GRACE_S) -> BaseStorage:
         return _rdb_storage(url, grace_s)
     except Exception as e:  # noqa: BLE001 - any driver's error: one line saying the storage cannot be used
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ConfigError([ConfigIssue("storage", f"cannot be used: {first}")]) from None
+        raise ConfigError([ConfigIssue("storage", _("cannot be used: {reason}").format(reason=first))]) from None
 
 
 def _rdb_storage(url: str, grace_s: int) -> RDBStorage:
@@ -318,18 +324,20 @@ def open_study(spec: SearchSpec, store: RunStore, *, grace_s: int = GRACE_S) -> 
         study = optuna.create_study(study_name=spec.study, storage=storage, direction="maximize",
                                     sampler=_sampler(spec), pruner=make_pruner(spec), load_if_exists=True)
     except Exception as e:  # noqa: BLE001 - a storage that answers the connection but not the query
-        raise ConfigError([ConfigIssue("storage", f"cannot be used: {str(e).splitlines()[0]}")]) from None
+        raise ConfigError([ConfigIssue("storage", _("cannot be used: {reason}").format(
+            reason=str(e).splitlines()[0]))]) from None
     kept = study.user_attrs.get("space")
     if kept is None:
         # The base first: a worker that finds the space finds the base too.
         study.set_user_attr("base", spec.base.to_dict())
         study.set_user_attr("space", [p.text for p in spec.params])
     elif sorted(kept) != sorted(p.text for p in spec.params):
-        raise ConfigError([ConfigIssue("study", f"{spec.study!r} exists with another space ({' '.join(kept)}): "
-                                                "give that space, or another study name")])
+        raise ConfigError([ConfigIssue("study", _("{study} exists with another space ({space}): give that space, "
+                                                  "or another study name").format(study=repr(spec.study),
+                                                                                  space=" ".join(kept)))])
     elif RunConfig.from_dict(study.user_attrs.get("base")) != spec.base:
-        raise ConfigError([ConfigIssue("study", f"{spec.study!r} exists with another base configuration: give "
-                                                "the same one, or another study name")])
+        raise ConfigError([ConfigIssue("study", _("{study} exists with another base configuration: give the same "
+                                                  "one, or another study name").format(study=repr(spec.study)))])
     return study
 
 
@@ -339,8 +347,9 @@ def stored_spec(study_name: str, storage: str, **budget: Any) -> SearchSpec:
     try:
         attrs = optuna.load_study(study_name=study_name, storage=open_storage(storage)).user_attrs
     except KeyError:
-        raise ConfigError([ConfigIssue("study", f"no study {study_name!r} in {storage}: name settings to search "
-                                                "(--param) to create it")]) from None
+        raise ConfigError([ConfigIssue("study", _("no study {study} in {storage}: name settings to search (--param) "
+                                                  "to create it").format(study=repr(study_name), storage=storage))
+                           ]) from None
     params = [parse_param(text)[0] for text in attrs.get("space", [])]
     return SearchSpec(study_name, tuple(p for p in params if p is not None), RunConfig.from_dict(attrs["base"]),
                       storage=storage, **budget)
@@ -367,7 +376,8 @@ class _Judge:
         if self.was == Phase.EVALUATING and p.phase != Phase.EVALUATING and p.test_acc is not None:
             self.last = p.test_acc
             self.trial.report(p.test_acc, p.epoch)
-            self.say(f"trial {self.trial.number}: epoch {p.epoch}, validation accuracy {p.test_acc:.4f}")
+            self.say(_("trial {number}: epoch {epoch}, validation accuracy {accuracy}").format(
+                number=self.trial.number, epoch=p.epoch, accuracy=f"{p.test_acc:.4f}"))
             if self.pruned_at is None and p.epoch < p.epochs and self.trial.should_prune():
                 self.pruned_at = p.epoch
         self.was = p.phase
@@ -390,16 +400,22 @@ def run_trial(trial: Trial, spec: SearchSpec, store: RunStore, say: Callable[[st
     run_id = store.create_run(config, f"search {spec.study} #{trial.number}", experiment=f"search {spec.study}",
                               claim=True)
     trial.set_user_attr("run_id", run_id)
-    say(f"trial {trial.number} (run {run_id}): " + " ".join(f"{k}={_short(v)}" for k, v in values.items()))
+    say(_("trial {number} (run {run}): {values}").format(
+        number=trial.number, run=run_id, values=" ".join(f"{k}={_short(v)}" for k, v in values.items())))
     judge = _Judge(trial, say)
     run_training(store, run_id, on_progress=judge, should_stop=lambda: judge.should_stop() or should_stop())
     run = store.get_run(run_id)
     if judge.pruned_at is not None and run.status in ENDED_BY_TRAINING | {RunStatus.STOPPED}:
         # Stopped as asked, or ended by itself (stalled at chance) before the stop was seen: pruned either way.
+        # The run keeps its message in English (stored data); the progress line is in the reader's language.
         message = f"pruned after epoch {judge.pruned_at} (validation accuracy {judge.last:.4f})" + \
             (f"; it had {run.status}: {run.message}" if run.status != RunStatus.STOPPED else "")
         store.finish(run_id, RunStatus.PRUNED, final=run.final, message=message)
-        say(f"trial {trial.number} {message}")
+        said = _("trial {number} pruned after epoch {epoch} (validation accuracy {accuracy})").format(
+            number=trial.number, epoch=judge.pruned_at, accuracy=f"{judge.last:.4f}")
+        if run.status != RunStatus.STOPPED:
+            said += _("; it had {status}: {message}").format(status=run.status.label, message=run.message)
+        say(said)
         raise optuna.TrialPruned(message)
     if run.status not in ENDED_BY_TRAINING:
         trial.set_user_attr("message", f"run {run_id} {run.status}: {run.message or ''}".strip())
@@ -408,7 +424,8 @@ def run_trial(trial: Trial, spec: SearchSpec, store: RunStore, say: Callable[[st
     # to avoid where it was.
     value = judge.last if run.status == RunStatus.FINISHED and judge.last is not None else \
         1 / config.arch.num_classes
-    say(f"trial {trial.number} {run.status}: validation accuracy {value:.4f}")
+    say(_("trial {number} {status}: validation accuracy {accuracy}").format(
+        number=trial.number, status=run.status.label, accuracy=f"{value:.4f}"))
     return value
 
 
@@ -437,7 +454,9 @@ def run_search(spec: SearchSpec, store: RunStore, *, say: Callable[[str], None] 
     study.optimize(lambda trial: run_trial(trial, spec, store, say, should_stop), n_trials=spec.trials,
                    timeout=spec.minutes * 60 if spec.minutes else None, catch=(TrialFailed,),
                    callbacks=[_after_trial(say, should_stop)])
-    say(f"{spec.study}: {len(study.trials)} trials in the study; this worker spent {time.monotonic() - started:.0f} s")
+    say(ngettext("{study}: {count} trial in the study; this worker spent {seconds} s",
+                 "{study}: {count} trials in the study; this worker spent {seconds} s", len(study.trials)).format(
+        study=spec.study, count=len(study.trials), seconds=f"{time.monotonic() - started:.0f}"))
     return study
 
 
@@ -445,7 +464,8 @@ def _after_trial(say: Callable[[str], None], should_stop: Callable[[], bool]
                  ) -> Callable[[optuna.Study, FrozenTrial], None]:
     def after(study: optuna.Study, trial: FrozenTrial) -> None:
         if trial.state == TrialState.FAIL:
-            say(f"trial {trial.number} failed: {trial.user_attrs.get('message', 'see the log')}")
+            say(_("trial {number} failed: {message}").format(
+                number=trial.number, message=trial.user_attrs.get("message") or _("see the log")))
         if should_stop():
             study.stop()
     return after
@@ -553,24 +573,41 @@ def trials_table(study: optuna.Study) -> list[dict[str, Any]]:
             for t in study.trials]
 
 
+# The figures' headings on the page (in English, as keys; the page shows them translated).
+HISTORY, INTERMEDIATE = N_("Optimisation history"), N_("Every trial's validation accuracy by epoch")
+PARALLEL, IMPORTANCE = N_("Parallel coordinates"), N_("Importance of the settings")
+# What Optuna writes on its figures (titles, axes, legends, the parallel plot's axes), in its English; figures()
+# puts them in the reader's language.
+OPTUNA_TEXTS = (N_("Optimization History Plot"), N_("Trial"), N_("Objective Value"), N_("Best Value"),
+                N_("Infeasible Trial"), N_("Intermediate Values Plot"), N_("Step"), N_("Intermediate Value"),
+                N_("Parallel Coordinate Plot"), N_("Hyperparameter Importances"), N_("Hyperparameter Importance"),
+                N_("Hyperparameter"))
+_OPTUNA_TRIAL = re.compile(r"Trial(\d+)")
+
+
 def figures(study: optuna.Study) -> dict[str, Any]:
-    """Optuna's plotly figures of a study, each by its title, or why it cannot be drawn yet (a str)."""
+    """Optuna's plotly figures of a study, each by its heading (HISTORY, …: English, the page translates it), or
+    why it cannot be drawn yet (a str, in the reader's language). Their texts are in the reader's language."""
     from optuna import visualization as vis
 
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]
     drawn: dict[str, Any] = {}
-    for title, plot, needs in (("Optimisation history", vis.plot_optimization_history, 1),
-                               ("Every trial's validation accuracy by epoch", vis.plot_intermediate_values, 0),
-                               ("Parallel coordinates", vis.plot_parallel_coordinate, 1),
-                               ("Importance of the settings", vis.plot_param_importances, 2)):
+    for title, plot, needs in ((HISTORY, vis.plot_optimization_history, 1),
+                               (INTERMEDIATE, vis.plot_intermediate_values, 0),
+                               (PARALLEL, vis.plot_parallel_coordinate, 1),
+                               (IMPORTANCE, vis.plot_param_importances, 2)):
         if len(done) < needs:
-            drawn[title] = f"drawn once {needs} trials have completed"
+            drawn[title] = ngettext("drawn once {count} trial has completed",
+                                    "drawn once {count} trials have completed", needs).format(count=needs)
             continue
         try:
             drawn[title] = plot(study)
         except (ValueError, RuntimeError) as e:  # such as importances over a setting that never varied
-            drawn[title] = f"cannot be drawn yet: {e}"
-    _mark_pruned(study, drawn["Every trial's validation accuracy by epoch"])
+            drawn[title] = _("cannot be drawn yet: {reason}").format(reason=e)
+    _mark_pruned(study, drawn[INTERMEDIATE])
+    for figure in drawn.values():
+        if not isinstance(figure, str):
+            _translate_figure(figure)
     return drawn
 
 
@@ -580,3 +617,37 @@ def _mark_pruned(study: optuna.Study, figure: Any) -> None:
     for trace in getattr(figure, "data", ()):
         if trace.name in pruned:
             trace.update(name=f"{trace.name} (pruned)", line={"dash": "dot"})
+
+
+def _translate_figure(figure: Any) -> None:
+    """Optuna's English on a figure (title, axis titles and ticks, legend names, colour bar) in the reader's
+    language: English stays exactly Optuna's."""
+    known = {text: _(text) for text in OPTUNA_TEXTS}
+
+    def said(text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        if text in known:
+            return known[text]
+        trial = _OPTUNA_TRIAL.fullmatch(text.removesuffix(" (pruned)"))
+        if trial is None:
+            return text
+        name = _("Trial{number}").format(number=trial.group(1))
+        return _("{trial} (pruned)").format(trial=name) if text.endswith(" (pruned)") else name
+
+    layout = figure.layout
+    figure.update_layout(title_text=said(layout.title.text))
+    for axis in (layout.xaxis, layout.yaxis):
+        axis.update(title_text=said(axis.title.text))
+        if axis.ticktext is not None:
+            axis.update(ticktext=[said(t) for t in axis.ticktext])
+    for trace in figure.data:
+        if getattr(trace, "name", None):
+            trace.update(name=said(trace.name))
+        marker = getattr(trace, "marker", None)
+        if marker is not None and getattr(marker, "colorbar", None) is not None and marker.colorbar.title.text:
+            marker.colorbar.update(title_text=said(marker.colorbar.title.text))
+        data = getattr(trace, "customdata", None)
+        if data is not None and len(data) and isinstance(data[0], (list, tuple)) and data[0] and \
+                isinstance(data[0][0], str):  # the parallel plot's hover: (axis name, value) per point
+            trace.update(customdata=[[said(row[0]), *row[1:]] for row in data])

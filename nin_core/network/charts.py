@@ -16,7 +16,8 @@ from nin_core.network.memory import format_bytes
 from nin_core.network.metrics import Band, MetricPoint
 from nin_core.network.shapes import ShapeTable
 
-CURVES = (("train_loss", "train loss", "solid"), ("train_acc", "train acc", "dash"), ("test_acc", "test acc", "dot"))
+CURVES = (("train_loss", N_("train loss"), "solid"), ("train_acc", N_("train acc"), "dash"),
+          ("test_acc", N_("test acc"), "dot"))  # each curve's name, shown with _()
 PALETTE = ("#2F6FED", "#E8590C", "#2B8A3E", "#AE3EC9", "#C92A2A", "#1098AD", "#5C940D", "#D6336C")
 
 
@@ -46,7 +47,8 @@ def curves_figure(runs: dict[str, list[MetricPoint]], epochs: int | None = None,
     single = len(runs) == 1
     top, cut = curves_top(runs)
     for r, (label, points) in enumerate(runs.items()):
-        for c, (attr, name, dash) in enumerate(CURVES):
+        for c, (attr, curve, dash) in enumerate(CURVES):
+            name = _(curve)
             xs = [p.epoch for p in points if getattr(p, attr) is not None]
             ys = [getattr(p, attr) for p in points if getattr(p, attr) is not None]
             colour = PALETTE[c if single else r % len(PALETTE)]
@@ -55,15 +57,17 @@ def curves_figure(runs: dict[str, list[MetricPoint]], epochs: int | None = None,
                 _add_band(fig, band, colour, label)
             fig.add_trace(go.Scatter(
                 # plotly reads HTML in names (<a href>, <b>): a run's name, typed by someone, stays text
-                x=xs, y=ys, name=name if single else f"{escape(label, quote=False)}: {name}",
+                x=xs, y=ys,
+                name=name if single else _("{run}: {curve}").format(run=escape(label, quote=False), curve=name),
                 mode="lines+markers" if attr == "test_acc" or len(xs) < 3 else "lines",
                 line={"color": colour, "dash": "solid" if single else dash},
                 legendgroup=label))
-    fig.update_layout(xaxis_title="epoch", yaxis_title="loss / accuracy", height=380, yaxis_range=[0, top],
+    fig.update_layout(xaxis_title=_("epoch"), yaxis_title=_("loss / accuracy"), height=380, yaxis_range=[0, top],
                       margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": -0.2},
                       uirevision="curves")  # keeps zoom and legend choices across live updates
     if cut:
-        fig.update_layout(title={"text": f"Loss above {top:.2g} not shown: {', '.join(cut)}", "font": {"size": 13}})
+        fig.update_layout(title={"text": _("Loss above {top} not shown: {runs}").format(
+            top=format(top, ".2g"), runs=", ".join(escape(name, quote=False) for name in cut)), "font": {"size": 13}})
     if epochs:
         fig.update_xaxes(range=[0, epochs])
     return fig
@@ -75,7 +79,7 @@ def _add_band(fig: go.Figure, band: Band, colour: str, label: str) -> None:
     fig.add_trace(go.Scatter(x=band.epochs, y=band.high, mode="lines", line={"width": 0}, showlegend=False,
                              hoverinfo="skip", legendgroup=label))
     fig.add_trace(go.Scatter(x=band.epochs, y=band.low, mode="lines", line={"width": 0}, fill="tonexty",
-                             fillcolor=fill, name="lowest to highest seed", showlegend=False, hoverinfo="skip",
+                             fillcolor=fill, name=_("lowest to highest seed"), showlegend=False, hoverinfo="skip",
                              legendgroup=label))
 
 
@@ -159,22 +163,25 @@ def top_k_figure(top_k: list[tuple[str, float]]) -> go.Figure:
 
 
 def confusion_figure(confusion: np.ndarray, class_names: tuple[str, ...]) -> go.Figure:
-    """Counts of true (rows) against predicted (columns) classes, the diagonal being the right answers."""
-    names = list(class_names)
+    """Counts of true (rows) against predicted (columns) classes, the diagonal being the right answers. The
+    classes' names (``data.CLASS_NAMES``, in English) are shown in the reader's language, as the book gives them."""
+    names = [_(name) for name in class_names]
     fig = go.Figure(go.Heatmap(z=np.asarray(confusion).tolist(), x=names, y=names, colorscale="Blues",
                                showscale=False, texttemplate="%{z}",
-                               hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
-    fig.update_layout(xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed", height=460,
+                               hovertemplate=_("true %{y}, predicted %{x}: %{z}") + "<extra></extra>"))
+    fig.update_layout(xaxis_title=_("predicted class"), yaxis_title=_("true class"), yaxis_autorange="reversed",
+                      height=460,
                       margin={"l": 10, "r": 10, "t": 10, "b": 10})
     return fig
 
 
 def per_class_figure(per_class_accuracy: np.ndarray, class_names: tuple[str, ...]) -> go.Figure:
+    """Each class's accuracy (its recall); the classes named in the reader's language."""
     values = [None if np.isnan(v) else float(v) for v in per_class_accuracy]
-    fig = go.Figure(go.Bar(x=list(class_names), y=values, marker_color=PALETTE[2],
+    fig = go.Figure(go.Bar(x=[_(name) for name in class_names], y=values, marker_color=PALETTE[2],
                            text=["—" if v is None else f"{v:.0%}" for v in values], textposition="auto",
                            hovertemplate="%{x}: %{y:.1%}<extra></extra>"))
-    fig.update_layout(yaxis={"range": [0, 1], "tickformat": ".0%", "title": "accuracy"}, height=320,
+    fig.update_layout(yaxis={"range": [0, 1], "tickformat": ".0%", "title": _("accuracy")}, height=320,
                       margin={"l": 10, "r": 10, "t": 10, "b": 10})
     return fig
 

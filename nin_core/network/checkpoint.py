@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from nin_core.i18n import _
 from nin_core.network.config import ConfigError, RunConfig
 from nin_core.network.model import NiN, build_model
 
@@ -43,7 +44,8 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, config: Run
             if os.path.exists(tmp):
                 os.unlink(tmp)
     except OSError as e:
-        raise CheckpointError(f"could not save the checkpoint to {path}: {e.strerror or e}") from e
+        raise CheckpointError(_("could not save the checkpoint to {path}: {why}").format(
+            path=path, why=e.strerror or e)) from e
     return path
 
 
@@ -51,14 +53,14 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     """The checkpoint's contents, loaded without unpickling code."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
+        raise CheckpointError(_("no checkpoint at {path}").format(path=path))
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # noqa: BLE001 - any unreadable file gets the same one-line answer
-        raise CheckpointError(f"{path} is not a NiN checkpoint that loads safely: it is not a checkpoint at all, "
-                              "or it holds objects other than tensors and plain data") from None
+        raise CheckpointError(_("{path} is not a NiN checkpoint that loads safely: it is not a checkpoint at all, "
+                                "or it holds objects other than tensors and plain data").format(path=path)) from None
     if not isinstance(payload, dict) or payload.get("format") != "nin-checkpoint/1":
-        raise CheckpointError(f"{path} is not a NiN checkpoint (no nin-checkpoint/1 header)")
+        raise CheckpointError(_("{path} is not a NiN checkpoint (no nin-checkpoint/1 header)").format(path=path))
     return payload
 
 
@@ -68,7 +70,8 @@ def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> t
     try:
         config = RunConfig.from_dict(payload["config"])
     except ConfigError as e:
-        raise CheckpointError(f"{path} holds a configuration this version cannot read: {e}") from None
+        raise CheckpointError(_("{path} holds a configuration this version cannot read: {why}").format(
+            path=path, why=e)) from None
     model = build_model(config.arch, init="default")
     try:
         model.load_state_dict(payload["model"])
@@ -76,6 +79,7 @@ def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> t
         # PyTorch's first line is only "Error(s) in loading state_dict for NiN:"; the next one says what differs.
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]
         detail = lines[1] if len(lines) > 1 else (lines[0] if lines else type(e).__name__)
-        raise CheckpointError(f"{path} does not match its architecture: {detail[:300]}") from None
+        raise CheckpointError(_("{path} does not match its architecture: {why}").format(
+            path=path, why=detail[:300])) from None
     model.to(device).eval()
     return model, config, {"epoch": payload.get("epoch"), "metrics": payload.get("metrics", {})}

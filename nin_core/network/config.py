@@ -213,8 +213,8 @@ class RunConfig:
         left out takes its default, the chapter's: configurations written before it existed still load."""
         issues: list[ConfigIssue] = []
         if not isinstance(data, dict):
-            raise ConfigError([ConfigIssue("config", "must be a JSON object with 'arch' and 'train'")])
-        issues += [ConfigIssue(key, "is not a setting") for key in data if key not in ("arch", "train")]
+            raise ConfigError([ConfigIssue("config", _("must be a JSON object with 'arch' and 'train'"))])
+        issues += [ConfigIssue(key, _("is not a setting")) for key in data if key not in ("arch", "train")]
         arch = _build(ArchConfig, data.get("arch", {}), issues)
         train = _build(TrainConfig, data.get("train", {}), issues)
         if issues:
@@ -226,12 +226,13 @@ class RunConfig:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise ConfigError([ConfigIssue("config", f"is not valid JSON ({e.msg} at line {e.lineno})")]) from None
+            raise ConfigError([ConfigIssue("config", _("is not valid JSON ({why} at line {line})").format(
+                why=e.msg, line=e.lineno))]) from None
         except RecursionError:  # arrays or objects nested deeper than Python's parser goes
-            raise ConfigError([ConfigIssue("config", "is nested too deeply to be a configuration")]) from None
+            raise ConfigError([ConfigIssue("config", _("is nested too deeply to be a configuration"))]) from None
         except ValueError:  # valid JSON raises no other: an integer past Python's limit on digits
-            raise ConfigError([ConfigIssue("config", f"holds a number of more than {sys.get_int_max_str_digits()} "
-                                                     "digits")]) from None
+            raise ConfigError([ConfigIssue("config", _("holds a number of more than {digits} digits").format(
+                digits=sys.get_int_max_str_digits()))]) from None
         return cls.from_dict(data)
 
     def get(self, name: str) -> Any:
@@ -242,7 +243,7 @@ class RunConfig:
         """Replace settings by name (``lr=0.05``, ``resize=96``), wherever they live."""
         unknown = sorted(set(overrides) - set(SETTINGS))
         if unknown:
-            raise ConfigError([ConfigIssue(name, "is not a setting") for name in unknown])
+            raise ConfigError([ConfigIssue(name, _("is not a setting")) for name in unknown])
         arch_kw = {k: v for k, v in overrides.items() if SETTINGS[k].section == "arch"}
         train_kw = {k: v for k, v in overrides.items() if SETTINGS[k].section == "train"}
         return RunConfig(arch=replace(self.arch, **arch_kw), train=replace(self.train, **train_kw))
@@ -270,13 +271,13 @@ _Section = TypeVar("_Section", ArchConfig, TrainConfig)
 def _build(cls: type[_Section], data: Any, issues: list[ConfigIssue]) -> _Section:
     section = cls.SECTION
     if not isinstance(data, dict):
-        issues.append(ConfigIssue(section, "must be a JSON object"))
+        issues.append(ConfigIssue(section, _("must be a JSON object")))
         return cls()
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         s = SETTINGS.get(key)
         if s is None or s.section != section:
-            issues.append(ConfigIssue(f"{section}.{key}", "is not a setting"))
+            issues.append(ConfigIssue(f"{section}.{key}", _("is not a setting")))
         elif key == "blocks":
             kwargs[key] = _build_blocks(value, f"{section}.blocks", issues)
         else:
@@ -290,7 +291,7 @@ def _build(cls: type[_Section], data: Any, issues: list[ConfigIssue]) -> _Sectio
 
 def _build_blocks(value: Any, prefix: str, issues: list[ConfigIssue]) -> tuple[BlockConfig, ...]:
     if not isinstance(value, (list, tuple)) or not value:
-        issues.append(ConfigIssue(prefix, "must be a non-empty list of blocks"))
+        issues.append(ConfigIssue(prefix, _("must be a non-empty list of blocks")))
         return SEED_BLOCKS
     names = [f.name for f in fields(BlockConfig)]
     blocks = []
@@ -299,12 +300,13 @@ def _build_blocks(value: Any, prefix: str, issues: list[ConfigIssue]) -> tuple[B
         if isinstance(item, (list, tuple)) and len(item) == 4:  # compact: out_channels, kernel, stride, padding
             item = dict(zip(names, item, strict=True))
         if not isinstance(item, dict):
-            issues.append(ConfigIssue(name, "must be an object with out_channels, kernel_size, stride, padding"))
+            issues.append(ConfigIssue(name, _("must be an object with out_channels, kernel_size, stride, padding")))
             continue
         before = len(issues)
-        issues += [ConfigIssue(f"{name}.{k}", "is required") for k in names[:2] if k not in item]
-        issues += [ConfigIssue(f"{name}.{k}", "is not a setting") for k in item if k not in names]
-        issues += [ConfigIssue(f"{name}.{k}", f"must be a whole number, got {shown(v)}") for k, v in item.items()
+        issues += [ConfigIssue(f"{name}.{k}", _("is required")) for k in names[:2] if k not in item]
+        issues += [ConfigIssue(f"{name}.{k}", _("is not a setting")) for k in item if k not in names]
+        issues += [ConfigIssue(f"{name}.{k}", _("must be a whole number, got {value}").format(value=shown(v)))
+                   for k, v in item.items()
                    if k in names and (isinstance(v, bool) or not isinstance(v, int))]
         if len(issues) == before:
             blocks.append(BlockConfig(**item))
@@ -315,13 +317,13 @@ def parse_blocks(text: str) -> tuple[tuple[BlockConfig, ...] | None, str | None]
     """``48-5-1-2,96-3-1-1`` (out_channels-kernel_size-stride-padding; stride and padding may be left off: 1 and
     0) → blocks, or None and why not."""
     if not text.strip():
-        return None, "gives no blocks"
+        return None, _("gives no blocks")
     blocks = []
     for i, part in enumerate((p.strip() for p in text.split(",")), start=1):
         numbers = part.split("-")
         if not 2 <= len(numbers) <= 4 or not all(n.strip().isdigit() for n in numbers):
-            return None, (f"block {i} ({shown(part)}) must be out_channels-kernel_size-stride-padding in whole "
-                          f"numbers, e.g. 96-3-1-1")
+            return None, _("block {number} ({text}) must be out_channels-kernel_size-stride-padding in whole "
+                            "numbers, e.g. 96-3-1-1").format(number=i, text=shown(part))
         values = [int(n) for n in numbers] + [1, 0][len(numbers) - 2:]
         blocks.append(BlockConfig(*values))
     return tuple(blocks), None
@@ -486,5 +488,5 @@ def preset(name: str) -> RunConfig:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ConfigError([ConfigIssue("preset", f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")]) \
-            from None
+        raise ConfigError([ConfigIssue("preset", _("unknown preset {name}; choose one of {presets}").format(
+            name=repr(name), presets=", ".join(PRESETS)))]) from None

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from nin_core.i18n import N_
+from nin_core.i18n import N_, _
 
 # d2l's text labels, in label order (shown in the reader's language: d2l-zh's T恤, 裤子, …).
 CLASS_NAMES: tuple[str, ...] = (
@@ -51,21 +51,23 @@ _UBYTE = 0x08
 
 
 class DataNotFoundError(RuntimeError):
-    """No folder with the four Fashion-MNIST files; the message says how to get them and where it looked."""
+    """No folder with the four Fashion-MNIST files; the message says how to get them and where it looked, in the
+    language of the process that raised it (a page's, the command line's; a run's worker stores its own)."""
 
-    def __init__(self, searched: list[Path], problem: str = "Fashion-MNIST was not found.",
-                 cause: str | None = None):
+    def __init__(self, searched: list[Path], problem: str | None = None, cause: str | None = None):
+        problem = problem or _("Fashion-MNIST was not found.")
         self.searched, self.problem, self.cause = searched, problem, cause
         lines = [problem]
         if cause:
-            lines.append(f"The download failed: {cause}")
+            lines.append(_("The download failed: {cause}").format(cause=cause))
         lines += [
-            "Get it in one of three ways:",
-            f"  1. set {ENV_VAR} (or the config's data_dir, or --data-dir on the command line) to a folder "
-            f"holding {', '.join(name + '[.gz]' for name in IDX_FILES.values())};",
-            "  2. on Debian or Ubuntu: sudo apt-get install dataset-fashion-mnist;",
-            f"  3. let torchvision download it (needs internet) into {user_cache_dir()}.",
-            "Searched: " + (", ".join(str(p) for p in searched) or "nowhere"),
+            _("Get it in one of three ways:"),
+            "  " + _("1. set {variable} (or the config's data_dir, or --data-dir on the command line) to a folder "
+                     "holding {files};").format(variable=ENV_VAR,
+                                                files=", ".join(name + "[.gz]" for name in IDX_FILES.values())),
+            "  " + _("2. on Debian or Ubuntu: {command};").format(command="sudo apt-get install dataset-fashion-mnist"),
+            "  " + _("3. let torchvision download it (needs internet) into {folder}.").format(folder=user_cache_dir()),
+            _("Searched: {places}").format(places=", ".join(str(p) for p in searched) or _("nowhere")),
         ]
         super().__init__("\n".join(lines))
 
@@ -79,26 +81,28 @@ def user_cache_dir() -> Path:
     return Path(base) / "nin" / "fashion-mnist"
 
 
-_MISSING = "does not exist"
+_MISSING = N_("does not exist")
 
 
 def _mode_problem(mode: int) -> str | None:
-    """What a path of this mode is, to follow its name in a message; None for a regular file."""
+    """What a path of this mode is, to follow its name in a message (in English: ``_()`` where it is said); None
+    for a regular file."""
     if stat.S_ISREG(mode):
         return None
     if stat.S_ISFIFO(mode):
-        return "is a FIFO, not a file"
-    return "is a folder, not a file" if stat.S_ISDIR(mode) else "is not a regular file"
+        return N_("is a FIFO, not a file")
+    return N_("is a folder, not a file") if stat.S_ISDIR(mode) else N_("is not a regular file")
 
 
 def _path_problem(path: Path) -> str | None:
     """None for a regular file (or a link to one), else what ``path`` is: a FIFO or a link loop named like an IDX
-    file is not a missing file, and the message must not send the user looking for one."""
+    file is not a missing file, and the message must not send the user looking for one. In English, as
+    ``_mode_problem``."""
     try:
         return _mode_problem(path.stat().st_mode)
     except OSError as e:
         if e.errno == errno.ELOOP:
-            return "is a symlink loop"
+            return N_("is a symlink loop")
         if e.errno in (errno.ENOENT, errno.ENOTDIR):
             return _MISSING
         raise
@@ -117,13 +121,15 @@ def _folder_problem(folder: Path) -> str | None:
     lacking, odd = [], []
     for stem in IDX_FILES.values():
         if _idx_file(folder, stem) is None:
-            found = [f"{path.name}, which {said}" for path in (folder / stem, folder / f"{stem}.gz")
-                     if (said := _path_problem(path)) != _MISSING]
+            found = [_("{file}, which {problem}").format(file=path.name, problem=_(said))
+                     for path in (folder / stem, folder / f"{stem}.gz")
+                     if (said := _path_problem(path)) not in (None, _MISSING)]
             odd += found
             if not found:
                 lacking.append(stem)
-    parts = (["lacks " + ", ".join(lacking)] if lacking else []) + (["holds " + "; ".join(odd)] if odd else [])
-    return " and ".join(parts) or None
+    parts = ([_("lacks {files}").format(files=", ".join(lacking))] if lacking else []) + (
+        [_("holds {files}").format(files="; ".join(odd))] if odd else [])
+    return _(" and ").join(parts) or None
 
 
 def _holding_folder(candidate: Path) -> Path | None:
@@ -148,8 +154,9 @@ def find_dataset(data_dir: str | os.PathLike | None = None, *, download: bool = 
         if found is None:
             source = "data_dir" if data_dir is not None else ENV_VAR
             what = (_folder_problem(folder) if folder.is_dir()
-                    else "is a file, not a folder" if folder.exists() else "does not exist")
-            raise DataNotFoundError([folder], f"The Fashion-MNIST folder {folder} (from {source}) {what}.")
+                    else _("is a file, not a folder") if folder.exists() else _(_MISSING))
+            raise DataNotFoundError([folder], _("The Fashion-MNIST folder {folder} (from {source}) {problem}.").format(
+                folder=folder, source=source, problem=what))
         return found
 
     cache = user_cache_dir()
@@ -168,7 +175,8 @@ def find_dataset(data_dir: str | os.PathLike | None = None, *, download: bool = 
         raise DataNotFoundError(searched, cause=str(e)) from e
     found = _holding_folder(cache)
     if found is None:
-        raise DataNotFoundError(searched, cause=f"torchvision finished but {cache} lacks the files")
+        raise DataNotFoundError(searched, cause=_("torchvision finished but {folder} lacks the files").format(
+            folder=cache))
     return found
 
 
@@ -185,11 +193,11 @@ def _open_file(path: Path) -> io.BufferedReader:
     except OSError as e:
         if e.errno != errno.ELOOP:
             raise
-        raise ValueError(f"{path} is a symlink loop") from None
+        raise ValueError(_("{path} {problem}").format(path=path, problem=_("is a symlink loop"))) from None
     said = _mode_problem(os.fstat(fd).st_mode)
     if said:
         os.close(fd)
-        raise ValueError(f"{path} {said}")
+        raise ValueError(_("{path} {problem}").format(path=path, problem=_(said)))
     return os.fdopen(fd, "rb")
 
 
@@ -197,25 +205,32 @@ def _read_header(f: io.BufferedIOBase, path: Path) -> tuple[int, ...]:
     """The shape an IDX file's header promises, checked to be of unsigned bytes and no larger than Fashion-MNIST."""
     magic = f.read(4)
     if len(magic) < 4 or magic[0] != 0 or magic[1] != 0:
-        raise ValueError(f"{path} is not an IDX file: it does not start with the IDX magic number")
+        raise ValueError(_("{path} is not an IDX file: it does not start with the IDX magic number").format(path=path))
     if magic[2] != _UBYTE:
-        raise ValueError(f"{path} holds IDX type 0x{magic[2]:02x}; only unsigned bytes (0x08) are supported")
+        raise ValueError(_("{path} holds IDX type {type}; only unsigned bytes (0x08) are supported").format(
+            path=path, type=f"0x{magic[2]:02x}"))
     packed = f.read(4 * magic[3])
     if len(packed) < 4 * magic[3]:
-        raise ValueError(f"{path} is truncated: it ends inside its header")
+        raise ValueError(_("{path} is truncated: it ends inside its header").format(path=path))
     dims = struct.unpack(f">{magic[3]}I", packed)
     if math.prod(dims) > _MAX_IDX_BYTES:
-        raise ValueError(f"{path} has an impossible header: shape {dims} is {math.prod(dims):,} bytes; "
-                         f"Fashion-MNIST's largest file holds {_MAX_IDX_BYTES:,}")
+        raise ValueError(_("{path} has an impossible header: shape {shape} is {size} bytes; Fashion-MNIST's largest "
+                           "file holds {largest}").format(path=path, shape=dims, size=f"{math.prod(dims):,}",
+                                                          largest=f"{_MAX_IDX_BYTES:,}"))
     return dims
 
 
 def _length_error(path: Path, dims: tuple[int, ...], held: int | None) -> ValueError:
     """``held`` bytes of data where the header promised another number; None: more, by an unknown amount."""
     expected = math.prod(dims)
-    state = "truncated" if held is not None and held < expected else "too long"
-    return ValueError(f"{path} is {state}: its header promises {expected} bytes of data for shape {dims}, "
-                      f"it holds {'more' if held is None else held}")
+    if held is not None and held < expected:
+        message = _("{path} is truncated: its header promises {expected} bytes of data for shape {shape}, it holds "
+                    "{held}")
+    else:
+        message = _("{path} is too long: its header promises {expected} bytes of data for shape {shape}, it holds "
+                    "{held}")
+    return ValueError(message.format(path=path, expected=expected, shape=dims,
+                                     held=_("more") if held is None else held))
 
 
 @contextmanager
@@ -231,7 +246,7 @@ def _opened_idx(path: Path) -> Iterator[tuple[io.BufferedIOBase, tuple[int, ...]
                     raise _length_error(path, dims, size)
                 yield f, dims
         except (gzip.BadGzipFile, EOFError, zlib.error) as e:
-            raise ValueError(f"{path} is not a readable gzip file ({e})") from None
+            raise ValueError(_("{path} is not a readable gzip file ({why})").format(path=path, why=e)) from None
 
 
 def read_idx(path: str | os.PathLike) -> torch.Tensor:
@@ -286,17 +301,21 @@ def load_split(root: str | os.PathLike, train: bool) -> tuple[torch.Tensor, torc
     for kind in ("images", "labels"):
         path = _idx_file(root, IDX_FILES[f"{split}_{kind}"])
         if path is None:
-            raise DataNotFoundError([root], f"{root} lacks {IDX_FILES[f'{split}_{kind}']}[.gz].")
+            raise DataNotFoundError([root], _("{folder} lacks {file}.").format(
+                folder=root, file=IDX_FILES[f"{split}_{kind}"] + "[.gz]"))
         paths.append(path)
     images, labels = read_idx(paths[0]), read_idx(paths[1])
     if images.dim() != 3 or labels.dim() != 1:
-        raise ValueError(f"{paths[0]} must hold (N, H, W) images and {paths[1]} (N,) labels, "
-                         f"got {tuple(images.shape)} and {tuple(labels.shape)}")
+        raise ValueError(_("{images} must hold (N, H, W) images and {labels} (N,) labels, got {image_shape} and "
+                           "{label_shape}").format(images=paths[0], labels=paths[1], image_shape=tuple(images.shape),
+                                                   label_shape=tuple(labels.shape)))
     if len(images) != len(labels):
-        raise ValueError(f"{paths[0]} holds {len(images)} images but {paths[1]} {len(labels)} labels")
+        raise ValueError(_("{images} holds {n_images} images but {labels} {n_labels} labels").format(
+            images=paths[0], n_images=len(images), labels=paths[1], n_labels=len(labels)))
     # A label past the last class would only surface later, as an index error (or a CUDA assert) in the loss.
     if len(labels) and int(labels.max()) >= len(CLASS_NAMES):
-        raise ValueError(f"{paths[1]} holds label {int(labels.max())}; Fashion-MNIST has {len(CLASS_NAMES)} classes")
+        raise ValueError(_("{labels} holds label {label}; Fashion-MNIST has {classes} classes").format(
+            labels=paths[1], label=int(labels.max()), classes=len(CLASS_NAMES)))
     return images, labels.long()
 
 
@@ -332,7 +351,8 @@ def take_subset(images: torch.Tensor, labels: torch.Tensor, size: int | None,
     if size is None:
         return images, labels
     if not 1 <= size <= len(images):
-        raise ValueError(f"subset size must be between 1 and {len(images)}, got {size}")
+        raise ValueError(_("subset size must be between 1 and {largest}, got {size}").format(largest=len(images),
+                                                                                             size=size))
     index = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:size]
     return images[index], labels[index]
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from nin_core.i18n import _, ngettext
 from nin_core.network.config import ConfigError, ConfigIssue
+from nin_core.network.hints import CPU_THREAD, CPU_THREADS
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -19,26 +21,29 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cpu")
     if name == "mps":
         if not torch.backends.mps.is_available():
-            raise ConfigError([ConfigIssue("train.device", "mps was asked for, but this machine has no Apple GPU")])
+            raise ConfigError([ConfigIssue("train.device", _("mps was asked for, but this machine has no Apple GPU"))])
         return torch.device("mps")
     if name.startswith("cuda"):
         index = int(name.split(":")[1]) if ":" in name else 0
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if index >= count:
-            have = (f"this machine has {count} CUDA device{'s' if count != 1 else ''}" if count
-                    else "this machine has no CUDA GPU")
-            raise ConfigError([ConfigIssue("train.device", f"{name} was asked for, but {have}")])
+            message = (ngettext("{name} was asked for, but this machine has {count} CUDA device",
+                                "{name} was asked for, but this machine has {count} CUDA devices", count) if count
+                       else _("{name} was asked for, but this machine has no CUDA GPU"))
+            raise ConfigError([ConfigIssue("train.device", message.format(name=name, count=count))])
         return torch.device("cuda", index)
-    raise ConfigError([ConfigIssue("train.device", f"must be auto, cpu, cuda, cuda:N or mps, got {name!r}")])
+    raise ConfigError([ConfigIssue("train.device", _("must be auto, cpu, cuda, cuda:N or mps, got {name}").format(
+        name=repr(name)))])
 
 
 def device_label(device: torch.device) -> str:
-    """What a person reads: the GPU's name, or CPU with its thread count."""
+    """What a person reads: the GPU's name, or CPU with its thread count. In English: a run's progress stores it,
+    and a page shows it with ``hints.shown_message``."""
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} ({device})"
     if device.type == "cpu":
         threads = torch.get_num_threads()
-        return f"CPU ({threads} thread{'s' if threads != 1 else ''})"
+        return (CPU_THREAD if threads == 1 else CPU_THREADS).format(threads=threads)
     return str(device)
 
 

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from nin_core.i18n import N_, _, ngettext
+
 
 class Block(Protocol):
     """What the geometry reads of a ``config.BlockConfig``."""
@@ -49,11 +51,14 @@ class ArchConfig(Protocol):
     def num_classes(self) -> int: ...
 
 MAX_RESIZE = 1024
-ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+ORDINALS = (N_("first"), N_("second"), N_("third"), N_("fourth"), N_("fifth"), N_("sixth"), N_("seventh"),
+            N_("eighth"), N_("ninth"), N_("tenth"))
+COUNTS = {1: N_("one"), 2: N_("two"), 3: N_("three")}  # how many 1×1 convolutions a block has, in words
 
 
 def ordinal(i: int) -> str:
-    return ORDINALS[i] if i < len(ORDINALS) else f"{i + 1}th"
+    """The (i + 1)th, in the reader's language."""
+    return _(ORDINALS[i]) if i < len(ORDINALS) else _("{number}th").format(number=i + 1)
 
 
 @dataclass(frozen=True)
@@ -74,17 +79,21 @@ class Step:
 
 
 def block_text(arch: ArchConfig, i: int) -> str:
-    """What one block holds, e.g. ``5×5 conv, stride 1, pad 2, then two 1×1 convs, 256 ch, batch norm``."""
+    """What one block holds, e.g. ``5×5 conv, stride 1, pad 2, then two 1×1 convs, 256 ch, batch norm`` (in the
+    reader's language)."""
     b = arch.blocks[i]
-    k = arch.pointwise_kernel
-    count = ("no", "one", "two", "three")[arch.pointwise_convs] if arch.pointwise_convs <= 3 else arch.pointwise_convs
-    plural = "s" if arch.pointwise_convs != 1 else ""
-    text = (f"{b.kernel_size}×{b.kernel_size} conv, stride {b.stride}, pad {b.padding}, then {count} {k}×{k} "
-            f"conv{plural}, {b.out_channels} ch")
-    extras = ["batch norm"] if arch.batch_norm else []
+    k, n = arch.pointwise_kernel, arch.pointwise_convs
+    then = _("then no {kernel} convs") if n == 0 else ngettext(
+        "then {count} {kernel} conv", "then {count} {kernel} convs", n)
+    text = _("{kernel} conv, stride {stride}, pad {padding}, {then}, {channels} ch").format(
+        kernel=f"{b.kernel_size}×{b.kernel_size}", stride=b.stride, padding=b.padding,
+        then=then.format(count=_(COUNTS[n]) if n in COUNTS else n, kernel=f"{k}×{k}"), channels=b.out_channels)
+    extras = [_("batch norm")] if arch.batch_norm else []
     if i == len(arch.blocks) - 1 and not arch.final_relu:
-        extras.append("no last ReLU")
-    return ", ".join([text, *extras])
+        extras.append(_("no last ReLU"))
+    for extra in extras:
+        text = _("{description}, {extra}").format(description=text, extra=extra)
+    return text
 
 
 def steps(arch: ArchConfig) -> list[Step]:
@@ -93,17 +102,23 @@ def steps(arch: ArchConfig) -> list[Step]:
     last = len(arch.blocks) - 1
     for i, b in enumerate(arch.blocks):
         if i == last:
-            out.append(Step("Dropout", f"Dropout (p={arch.dropout:g})"))
-        out.append(Step("Sequential", f"NiN block {i + 1}: {block_text(arch, i)}", b.kernel_size, b.stride,
-                        b.padding, f"the {ordinal(i)} NiN block's {b.kernel_size}×{b.kernel_size} convolution"))
+            out.append(Step("Dropout", _("Dropout (p={p})").format(p=f"{arch.dropout:g}")))
+        out.append(Step("Sequential", _("NiN block {number}: {layers}").format(number=i + 1,
+                                                                                layers=block_text(arch, i)),
+                        b.kernel_size, b.stride, b.padding,
+                        _("the {ordinal} NiN block's {kernel} convolution").format(
+                            ordinal=ordinal(i), kernel=f"{b.kernel_size}×{b.kernel_size}")))
         if i != last:
-            out.append(Step("MaxPool2d", f"MaxPool2d {i + 1}: {arch.pool_kernel}×{arch.pool_kernel}, "
-                                         f"stride {arch.pool_stride}",
-                            arch.pool_kernel, arch.pool_stride, 0, f"the {ordinal(i)} max-pool"))
+            out.append(Step("MaxPool2d", _("MaxPool2d {number}: {kernel}, stride {stride}").format(
+                                number=i + 1, kernel=f"{arch.pool_kernel}×{arch.pool_kernel}",
+                                stride=arch.pool_stride),
+                            arch.pool_kernel, arch.pool_stride, 0,
+                            _("the {ordinal} max-pool").format(ordinal=ordinal(i))))
     if arch.head == "fc":
-        out += [Step("Flatten", "Flatten"), Step("Linear", f"Fully connected to {arch.num_classes} classes")]
+        out += [Step("Flatten", "Flatten"),
+                Step("Linear", _("Fully connected to {count} classes").format(count=arch.num_classes))]
     else:
-        out += [Step("AdaptiveAvgPool2d", "Global average pool"), Step("Flatten", "Flatten")]
+        out += [Step("AdaptiveAvgPool2d", _("Global average pool")), Step("Flatten", "Flatten")]
     return out
 
 
@@ -111,9 +126,10 @@ def failure(step: Step, n: int) -> str | None:
     """Why ``step`` cannot take an n×n input, or None if it can."""
     if step.out_size(n) >= 1:
         return None
-    padded = f" (padded to {n + 2 * step.padding}×{n + 2 * step.padding})" if step.padding else ""
-    return (f"{step.window} would get a {n}×{n} input{padded}, smaller than its "
-            f"{step.kernel}×{step.kernel} window")
+    side = n + 2 * step.padding
+    padded = _(" (padded to {size})").format(size=f"{side}×{side}") if step.padding else ""
+    return _("{layer} would get a {size} input{padded}, smaller than its {window} window").format(
+        layer=step.window, size=f"{n}×{n}", padded=padded, window=f"{step.kernel}×{step.kernel}")
 
 
 def walk(arch: ArchConfig, size: int) -> str | None:
@@ -149,5 +165,7 @@ def size_problem(arch: ArchConfig, size: int) -> str | None:
     if reason is None:
         return None
     smallest = min_input_size(arch)
-    need = f"it needs at least {smallest} px" if smallest else f"no input up to {MAX_RESIZE} px fits it"
-    return f"resize {size} is too small for this architecture: {need} ({reason})"
+    need = (_("it needs at least {size} px").format(size=smallest) if smallest
+            else _("no input up to {size} px fits it").format(size=MAX_RESIZE))
+    return _("resize {size} is too small for this architecture: {need} ({reason})").format(size=size, need=need,
+                                                                                          reason=reason)

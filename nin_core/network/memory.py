@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from nin_core.i18n import N_
+from nin_core.i18n import N_, _, ngettext
 from nin_core.network.config import ConfigError, ConfigIssue, RunConfig
 from nin_core.network.devices import device_label, resolve_device
 from nin_core.network.geometry import size_problem
@@ -232,12 +232,13 @@ def device_memory(device: torch.device) -> tuple[int, str] | None:
     """The bytes a run may use on ``device`` and how to name them; None where that is not known (mps)."""
     if device.type == "cuda":
         # The whole GPU, not what is free now: a run training there holds memory, and this one waits for it.
-        return torch.cuda.get_device_properties(device).total_memory, f"memory on {device_label(device)}"
+        return torch.cuda.get_device_properties(device).total_memory, _("memory on {device}").format(
+            device=device_label(device))
     if device.type == "cpu":
         try:
             for line in Path("/proc/meminfo").read_text().splitlines():
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024, "RAM available on this machine"
+                    return int(line.split()[1]) * 1024, _("RAM available on this machine")
         except (OSError, ValueError, IndexError):
             pass
     return None
@@ -260,12 +261,19 @@ def memory_issue(config: RunConfig, device: torch.device) -> ConfigIssue | None:
     if need <= available:
         return None
     if found.train_bytes >= evaluation:
-        what = f"a training step of {per_process} images at {resize} px"
+        what = ngettext("a training step of {count} image at {resize} px",
+                        "a training step of {count} images at {resize} px", per_process).format(
+            count=per_process, resize=resize)
         fits = found.largest_batch(int((available - PROCESS_BYTES) / MARGIN)) * t.processes
-        advice = (f"lower the batch size to {fits} or less, or the resize" if fits >= t.processes
-                  else "lower the resize: not even one image fits")
+        advice = (_("lower the batch size to {count} or less, or the resize").format(count=fits)
+                  if fits >= t.processes else _("lower the resize: not even one image fits"))
     else:
-        what, advice = f"evaluating {eval_batch_size(config)} images at a time at {resize} px", "lower the resize"
-    return ConfigIssue("train.batch_size", f"{what} needs about {format_bytes(step)} ({format_bytes(need)} with "
-                                           f"the process itself and a margin), more than the "
-                                           f"{format_bytes(available)} of {where}: {advice}")
+        evaluated = eval_batch_size(config)
+        what = ngettext("evaluating {count} image at a time at {resize} px",
+                        "evaluating {count} images at a time at {resize} px", evaluated).format(
+            count=evaluated, resize=resize)
+        advice = _("lower the resize")
+    return ConfigIssue("train.batch_size", _(
+        "{what} needs about {step} ({need} with the process itself and a margin), more than the {available} of "
+        "{where}: {advice}").format(what=what, step=format_bytes(step), need=format_bytes(need),
+                                    available=format_bytes(available), where=where, advice=advice))

@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 
+from nin_core.i18n import N_, _
 from nin_core.network.status import RunStatus
 
 
@@ -39,6 +40,16 @@ class Phase(StrEnum):
     LOADING_DATA = "loading data"
     TRAINING = "training"
     EVALUATING = "evaluating"
+
+    @property
+    def label(self) -> str:
+        """The phase as a person reads it, in the current language (the value stays the stored, English word); a
+        Progress's phase, a Phase or a RunStatus, shows with ``phase.label`` either way."""
+        return _(_PHASES[self])
+
+
+_PHASES = {Phase.STARTING: N_("starting"), Phase.LOADING_DATA: N_("loading data"), Phase.TRAINING: N_("training"),
+           Phase.EVALUATING: N_("evaluating")}
 
 
 @dataclass

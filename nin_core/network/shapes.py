@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from nin_core.i18n import N_, _, format_count, ngettext
 from nin_core.network.config import ArchConfig
 from nin_core.network.geometry import MAX_RESIZE, failure, last_block_size, min_input_size, size_problem, steps
 
@@ -24,6 +26,10 @@ if TYPE_CHECKING:
     from nin_core.network.memory import MemoryEstimate
 
 __all__ = ["ShapeRow", "ShapeTable", "min_input_size", "shape_table", "size_problem"]
+
+# The text table's columns after "#" (to_text), shown in the reader's language.
+TEXT_COLUMNS = (N_("layer"), N_("output shape"), N_("params"), N_("mult-adds"), N_("RF"), N_("description"))
+
 
 @dataclass(frozen=True)
 class ShapeRow:
@@ -92,25 +98,43 @@ class ShapeTable:
         return out.getvalue()
 
     def to_text(self) -> str:
-        header = ("#", "layer", "output shape", "params", "mult-adds", "RF", "description")
+        """The table as the CLI prints it, in the reader's language (the JSON and CSV keep English keys)."""
+        header = ("#", *(_(name) for name in TEXT_COLUMNS))
         lines = [(str(r.index), r.layer, str(list(r.output_shape)) if r.output_shape else "—", f"{r.params:,}",
                   f"{r.mult_adds:,}", str(r.receptive_field or "—"), r.description) for r in self.rows]
-        widths = [max(len(x[i]) for x in [header, *lines]) for i in range(len(header) - 1)]
-        fmt = "  ".join(f"{{:{'>' if i in (0, 3, 4, 5) else '<'}{w}}}" for i, w in enumerate(widths)) + "  {}"
-        out = [f"input {list(self.input_shape)}", fmt.format(*header)]
-        out += [fmt.format(*line) for line in lines]
+        widths = [max(_width(x[i]) for x in [header, *lines]) for i in range(len(header) - 1)]
+
+        def row(cells: tuple[str, ...]) -> str:  # numbers to the right; a Chinese character takes two columns
+            padded = [" " * (w - _width(c)) + c if i in (0, 3, 4, 5) else c + " " * (w - _width(c))
+                      for i, (c, w) in enumerate(zip(cells, widths, strict=False))]
+            return "  ".join([*padded, cells[-1]])
+
+        out = [_("input {shape}").format(shape=list(self.input_shape)), row(header)]
+        out += [row(line) for line in lines]
         if self.error:
-            out.append(f"FAILS at layer {self.rows[-1].index}: {self.error}")
+            out.append(_("FAILS at layer {index}: {problem}").format(index=self.rows[-1].index, problem=self.error))
         else:
-            out.append(f"total: {self.total_params:,} parameters, {self.total_mult_adds:,} multiply-adds per image")
+            out.append(_("total: {params} parameters, {mult_adds} multiply-adds per image").format(
+                params=format_count(self.total_params), mult_adds=format_count(self.total_mult_adds)))
         if self.memory:
             from nin_core.network.memory import format_bytes
 
-            out.append(f"memory at batch {self.memory.batch_size}, {self.memory.precision}: " + ", ".join(
-                f"{name} {format_bytes(n)}" for name, n in self.memory.totals().items()))
-        out.append(f"smallest valid input: {self.min_input_size} px" if self.min_input_size
-                   else f"no input up to {MAX_RESIZE} px fits this architecture")
+            m = self.memory
+            named = {**{_(name): n for name, n in m.step_parts().items()}, _("training step"): m.train_bytes,
+                     _("inference, one image"): m.inference_image_bytes,
+                     ngettext("inference, {count} image", "inference, {count} images", m.batch_size).format(
+                         count=m.batch_size): m.inference_batch_bytes}
+            out.append(_("memory at batch {batch}, {precision}: {parts}").format(
+                batch=m.batch_size, precision=m.precision,
+                parts=_(", ").join(f"{name} {format_bytes(n)}" for name, n in named.items())))
+        out.append(_("smallest valid input: {size} px").format(size=self.min_input_size) if self.min_input_size
+                   else _("no input up to {size} px fits this architecture").format(size=MAX_RESIZE))
         return "\n".join(out)
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: two for a wide (Chinese) character."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def shape_table(arch: ArchConfig, size: int | None = None, batch: int = 1) -> ShapeTable:
@@ -131,8 +155,9 @@ def shape_table(arch: ArchConfig, size: int | None = None, batch: int = 1) -> Sh
         params = sum(p.numel() for p in layer.parameters())
         reason = failure(step, n)
         if reason is None and isinstance(layer, nn.Linear) and n != last_block_size(arch, arch.resize):
-            reason = (f"the fully connected head was built for {arch.resize} px inputs (a "
-                      f"{last_block_size(arch, arch.resize)}×{last_block_size(arch, arch.resize)} map), not {size} px")
+            side = last_block_size(arch, arch.resize)
+            reason = _("the fully connected head was built for {resize} px inputs (a {map} map), not {size} px").format(
+                resize=arch.resize, map=f"{side}×{side}", size=size)
         if reason is None:
             norm_elements.clear()
             try:

@@ -21,11 +21,23 @@ from typing import NoReturn
 import torch
 from torch import nn
 
+from nin_core.i18n import _
 from nin_core.network.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from nin_core.network.config import RunConfig
 from nin_core.network.data import Batches, FashionMNIST, load_fashion_mnist, take_subset, training_batch
 from nin_core.network.devices import device_label, resolve_device
 from nin_core.network.distributed import Distributed
+from nin_core.network.hints import (
+    AT_CHANCE_AFTER_FIRST_EPOCH,
+    DIVERGED,
+    DIVERGED_HINT,
+    ENDED_AT_CHANCE,
+    SGD_SLOW_START_HINT,
+    SLOW_START_HINT,
+    STALLED,
+    STALLED_HINT,
+    STOPPED,
+)
 from nin_core.network.metrics import MetricPoint, Phase, Progress, at_chance, chance_loss
 from nin_core.network.model import NiN, build_model, predict_logits
 from nin_core.network.schedule import lr_at
@@ -37,27 +49,18 @@ PROGRESS_EVERY_S = 1.0
 REPORTS_PER_EPOCH = 5  # d2l's animator plots five points an epoch
 EVAL_PIXELS = 1024 * 28 * 28  # an evaluation batch holds at most this many input pixels
 
-DIVERGED_HINT = ("The loss became NaN or infinite: the steps are too large. Lower the learning rate (try a tenth "
-                 "of it), or use plain SGD without momentum.")
-
 
 def stalled_hint(num_classes: int) -> str:
-    """Why a run whose class maps all died cannot recover, and what to change."""
-    return ("Every class map went to zero: the ReLU after the last NiN block feeds the global pool directly, so "
-            f"once all its outputs are zero every logit is zero, the loss is exactly ln {num_classes} = "
-            f"{chance_loss(num_classes):.3f}, accuracy is chance ({1 / num_classes:.3f}) and no gradient flows back. "
-            "It happens when the effective step is too large: lower the learning rate, drop the momentum, keep "
-            "xavier init, or turn on batch norm.")
+    """Why a run whose class maps all died cannot recover, and what to change (stored in English: hints.py)."""
+    return STALLED_HINT.format(classes=num_classes, loss=f"{chance_loss(num_classes):.3f}",
+                               accuracy=f"{1 / num_classes:.3f}")
 
 
 def slow_start_hint(config: RunConfig) -> str:
-    """What to try when a run sits at chance level, for the optimizer it used."""
+    """What to try when a run sits at chance level, for the optimizer it used (stored in English: hints.py)."""
     if config.train.optimizer == "sgd":
-        return (f"NiN with plain SGD stays near loss {chance_loss(config.arch.num_classes):.3f} for its first few "
-                "hundred steps. Train on more images or for more epochs, turn on batch norm, or try AdamW with lr "
-                "0.001 to 0.003.")
-    return (f"{config.train.optimizer} did not get NiN off chance level: try a lower learning rate (a third of "
-            f"{config.train.lr:g}), more training images, or batch norm.")
+        return SGD_SLOW_START_HINT.format(loss=f"{chance_loss(config.arch.num_classes):.3f}")
+    return SLOW_START_HINT.format(optimizer=config.train.optimizer, lr=f"{config.train.lr:g}")
 
 
 def eval_batch_size(config: RunConfig) -> int:
@@ -299,8 +302,9 @@ class Trainer:
     def _restore(self, saved: dict) -> None:
         state = saved["train_state"]
         if state["batches"] != self.batches:
-            raise CheckpointError(f"the checkpoint was taken with {state['batches']} batches an epoch, this run has "
-                                  f"{self.batches}: the batch size or the data changed")
+            raise CheckpointError(_("the checkpoint was taken with {saved} batches an epoch, this run has {batches}: "
+                                    "the batch size or the data changed").format(saved=state["batches"],
+                                                                                  batches=self.batches))
         self._built.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.shuffle.set_state(state["shuffle"])
@@ -328,8 +332,8 @@ class Trainer:
             p = self.progress
             if at_chance(p.train_loss, p.train_acc, self.config.arch.num_classes):
                 # Not stalled (the class maps are alive), just not learning yet: NiN with SGD starts slowly.
-                return self._end(RunStatus.FINISHED, f"ended at chance level (loss {p.train_loss:.3f}, train acc "
-                                                     f"{p.train_acc:.3f})", slow_start_hint(self.config))
+                return self._end(RunStatus.FINISHED, ENDED_AT_CHANCE.format(
+                    loss=f"{p.train_loss:.3f}", train_acc=f"{p.train_acc:.3f}"), slow_start_hint(self.config))
         except RunEnded as end:
             return self._end(end.status, end.message, end.hint)
         finally:
@@ -411,23 +415,22 @@ class Trainer:
         """End the run after batch ``i``, with the epoch's metrics so far and a checkpoint to continue from."""
         p = self.progress
         self.pace.train_s += time.perf_counter() - epoch_start
-        p.train_loss, p.train_acc, _ = self._read(self.sums)
+        p.train_loss, p.train_acc, _streak = self._read(self.sums)
         p.batch = i
         self._save(epoch - 1 + i / self.batches, self._state(epoch, i, epoch_shuffle))
-        raise RunEnded(RunStatus.STOPPED, f"stopped in epoch {epoch}, batch {i}")
+        raise RunEnded(RunStatus.STOPPED, STOPPED.format(epoch=epoch, batch=i))
 
     def _report(self, epoch: int, i: int, lr: float) -> MetricPoint:
         """A curve point from the sums so far (one host synchronisation), ending the run if it went wrong."""
         p = self.progress
         p.train_loss, p.train_acc, streak = self._read(self.sums)
         if not math.isfinite(p.train_loss):
-            raise RunEnded(RunStatus.DIVERGED, f"the loss became {p.train_loss} in epoch {epoch}", DIVERGED_HINT)
+            raise RunEnded(RunStatus.DIVERGED, DIVERGED.format(loss=p.train_loss, epoch=epoch), DIVERGED_HINT)
         if streak >= STALL_BATCHES:
             classes = self.config.arch.num_classes
-            raise RunEnded(RunStatus.STALLED, f"stalled at chance in epoch {epoch}: every class map was zero for "
-                                              f"{streak} batches in a row (loss {chance_loss(classes):.3f}, accuracy "
-                                              f"{1 / classes:.3f})",
-                           stalled_hint(classes))
+            raise RunEnded(RunStatus.STALLED, STALLED.format(
+                epoch=epoch, batches=streak, loss=f"{chance_loss(classes):.3f}", accuracy=f"{1 / classes:.3f}"),
+                stalled_hint(classes))
         return MetricPoint(epoch - 1 + i / self.batches, p.train_loss, p.train_acc, lr=lr)
 
     def _read(self, sums: _Sums) -> tuple[float, float, int]:
@@ -461,8 +464,8 @@ class Trainer:
                 at_chance(p.train_loss, p.train_acc, self.config.arch.num_classes):
             # Without the last ReLU (or with a fully connected head) no map dies: a whole epoch at chance is
             # what a stall looks like then.
-            raise RunEnded(RunStatus.STALLED, f"at chance level after its first epoch (loss {p.train_loss:.3f}, "
-                                              f"train acc {p.train_acc:.3f})", slow_start_hint(self.config))
+            raise RunEnded(RunStatus.STALLED, AT_CHANCE_AFTER_FIRST_EPOCH.format(
+                loss=f"{p.train_loss:.3f}", train_acc=f"{p.train_acc:.3f}"), slow_start_hint(self.config))
 
     def _save(self, epoch: float, state: dict) -> None:
         if self.checkpoint_path is not None and (self.dist is None or self.dist.is_main):
@@ -486,6 +489,6 @@ def resumable_state(path: str | Path) -> dict:
     """A checkpoint that a run can continue from, or a CheckpointError saying why it cannot."""
     saved = load_checkpoint(path)
     if not isinstance(saved.get("train_state"), dict):
-        raise CheckpointError(f"{path} is from an older format that kept only the model: it can still be used for "
-                              "prediction, but a run cannot continue from it")
+        raise CheckpointError(_("{path} is from an older format that kept only the model: it can still be used for "
+                                "prediction, but a run cannot continue from it").format(path=path))
     return saved

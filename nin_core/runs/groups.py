@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nin_core.i18n import _, ngettext
 from nin_core.network.config import RunConfig
 from nin_core.network.metrics import Band, MetricPoint
 from nin_core.network.status import ACTIVE, RunStatus
@@ -76,11 +77,11 @@ class Group:
         return Counter(r.status for r in self.runs)
 
     def status_text(self) -> str:
-        """``finished`` when all runs share a status, else ``2 finished · 1 diverged``."""
+        """``finished`` when all runs share a status, else ``2 finished · 1 diverged`` (in the current language)."""
         counts = self.counts()
         if len(counts) == 1:
-            return str(next(iter(counts)))
-        return " · ".join(f"{n} {status}" for status, n in counts.most_common())
+            return next(iter(counts)).label
+        return " · ".join(_count(n, status) for status, n in counts.most_common())
 
     def values(self, metric: str) -> list[float]:
         """The final ``metric`` of each run that reached one."""
@@ -91,19 +92,28 @@ class Group:
         return noise.spread(values) if values else None
 
     def problems(self) -> str:
-        """One line on what makes the group's figures partial ("" when every run finished)."""
+        """One line on what makes the group's figures partial ("" when every run finished), in the current
+        language."""
         counts, n = self.counts(), len(self.runs)
         others = {s: k for s, k in counts.items() if s != RunStatus.FINISHED}
         if not others or self.single:
             return ""
-        said = ", ".join(f"{k} {s}" for s, k in sorted(others.items()))
+        said = _(", ").join(_count(k, s) for s, k in sorted(others.items()))
         over = len(self.values("test_acc"))
-        return (f"{said} of {n} runs: its figures are over the {over} run{'s' if over != 1 else ''} with a test "
-                f"accuracy" if over else f"{said} of {n} runs: no test accuracy yet")
+        if not over:
+            return _("{statuses} of {n} runs: no test accuracy yet").format(statuses=said, n=n)
+        return ngettext("{statuses} of {n} runs: its figures are over the {over} run with a test accuracy",
+                        "{statuses} of {n} runs: its figures are over the {over} runs with a test accuracy",
+                        over).format(statuses=said, n=n, over=over)
 
     @property
     def duration_s(self) -> float:
         return sum(r.duration_s or 0.0 for r in self.runs)
+
+
+def _count(n: int, status: RunStatus) -> str:
+    """``2 finished``, in the current language."""
+    return _("{n} {status}").format(n=n, status=status.label)
 
 
 def group_runs(runs: Sequence[Run]) -> list[Group]:

@@ -23,11 +23,13 @@ from pathlib import Path
 import torch
 
 from nin_core import ROOT
+from nin_core.i18n import _
 from nin_core.network.checkpoint import CheckpointError
 from nin_core.network.config import ConfigError, ConfigIssue, RunConfig
 from nin_core.network.data import DataNotFoundError, dataset_problems, find_dataset
 from nin_core.network.devices import resolve_device
 from nin_core.network.distributed import Distributed
+from nin_core.network.hints import STOPPED_WAITING
 from nin_core.network.memory import memory_issue
 from nin_core.network.metrics import MetricPoint, Progress
 from nin_core.network.status import ACTIVE, RunStatus
@@ -53,8 +55,9 @@ def launch_issues(config: RunConfig) -> list[ConfigIssue]:
         else:
             gpus = torch.cuda.device_count() if device.type == "cuda" else 0
             if device.type == "cuda" and config.train.processes > gpus:
-                issues.append(ConfigIssue("train.processes", f"{config.train.processes} processes need as many "
-                                                             f"GPUs; this machine has {gpus}"))
+                issues.append(ConfigIssue("train.processes", _(
+                    "{processes} processes need as many GPUs; this machine has {gpus}").format(
+                    processes=config.train.processes, gpus=gpus)))
             elif not issues:  # the estimate needs a configuration that builds
                 issues += filter(None, [memory_issue(config, device)])
     if config.train.data_dir is not None and "train.data_dir" not in fields:
@@ -62,11 +65,11 @@ def launch_issues(config: RunConfig) -> list[ConfigIssue]:
             issues += [ConfigIssue("train.data_dir", problem)
                        for problem in dataset_problems(find_dataset(config.train.data_dir, download=False))]
         except OSError as e:  # a name too long, a folder that cannot be read: the field's message, not a crash
-            issues.append(ConfigIssue("train.data_dir", f"cannot be used: {e.strerror or e}."))
+            issues.append(ConfigIssue("train.data_dir", _("cannot be used: {reason}.").format(reason=e.strerror or e)))
         except DataNotFoundError as e:
-            issues.append(ConfigIssue("train.data_dir", f"{e.problem} Name a folder holding the four Fashion-MNIST "
-                                                        "IDX files, or leave it empty to use NIN_DATASET_DIR, the "
-                                                        "user cache or Debian's dataset-fashion-mnist."))
+            issues.append(ConfigIssue("train.data_dir", _(
+                "{problem} Name a folder holding the four Fashion-MNIST IDX files, or leave it empty to use "
+                "NIN_DATASET_DIR, the user cache or Debian's dataset-fashion-mnist.").format(problem=e.problem)))
     return issues
 
 
@@ -152,7 +155,8 @@ def run_training(store: RunStore, run_id: int, *, on_progress: Callable[[Progres
         store, _devices_used(config, device) if dist is None else [device], wait=lambda: not stop())
     with lock as got:
         if not got:
-            store.finish(run_id, RunStatus.STOPPED, message="stopped while waiting for the device")
+            # stored in English (a hints template), shown in the reader's language with hints.shown_message
+            store.finish(run_id, RunStatus.STOPPED, message=STOPPED_WAITING)
             return None
         if config.train.processes > 1 and dist is None:
             _run_torchrun(store, run_id, config.train.processes)
@@ -220,19 +224,22 @@ def continue_issues(store: RunStore, run: Run, epochs: int) -> tuple[list[str], 
     """Why ``run`` cannot train on to ``epochs`` epochs (one line each; empty if it can), and the epoch its
     checkpoint reached."""
     if run.status in ACTIVE:
-        return [f"run {run.id} is {run.status}: only a stopped, interrupted or finished run can continue"], None
+        return [_("run {id} is {status}: only a stopped, interrupted or finished run can continue").format(
+            id=run.id, status=run.status.label)], None
     path = store.run_dir(run.id) / CHECKPOINT_NAME
     try:
         saved = resumable_state(path)
     except CheckpointError as e:
-        return [f"run {run.id} cannot continue: {e}"], None
+        return [_("run {id} cannot continue: {reason}").format(id=run.id, reason=e)], None
     state = saved["train_state"]
     reached = state["epoch"] - 1 + state["batch"] / state["batches"]
     problems = []
     if epochs <= reached:
-        problems.append(f"run {run.id} has trained {reached:g} epochs: give a total above that, got {epochs}")
+        problems.append(_("run {id} has trained {reached} epochs: give a total above that, got {epochs}").format(
+            id=run.id, reached=format(reached, "g"), epochs=epochs))
     issues = run.config.with_overrides(epochs=epochs).validate() if isinstance(epochs, int) else []
-    problems += [f"run {run.id}'s configuration no longer validates: {i}" for i in issues]
+    problems += [_("run {id}'s configuration no longer validates: {issue}").format(id=run.id, issue=i)
+                 for i in issues]
     return problems, reached
 
 
@@ -244,7 +251,7 @@ def continue_run(store: RunStore, run_id: int, epochs: int, *, claim: bool = Fal
     if problems:
         raise ValueError(problems[0])
     if reached is None:  # continue_issues gives no epoch only with a problem
-        raise ValueError(f"run {run_id} cannot continue: its checkpoint reached no epoch")
+        raise ValueError(_("run {id} cannot continue: its checkpoint reached no epoch").format(id=run_id))
     store.continue_run(run_id, run.config.with_overrides(epochs=epochs), reached, claim=claim)
     return reached
 

@@ -6,6 +6,10 @@ while a run is queued or running, the browser itself asks ``GET /api/runs/{id}/l
 every ``POLL_S`` seconds and redraws only what changed; Streamlit reruns only when the page must change (the run
 started, ended, was asked to stop, moved in the queue). Everything here is plain data, made the same way for the
 page's first draw and for every poll.
+
+Every word the panel draws (bars, figures' names, the curves' titles, axes and legend, its notes) is made here, in
+the language of the page (``lang``, which the browser sends back with each poll): the component's JavaScript shows
+what it is given and holds no words of its own.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import re
 from pathlib import Path
 
+from nin_core.i18n import DEFAULT, LANGUAGES, _, language, reset_language, set_language
 from nin_core.network.charts import curves_figure
 from nin_core.network.durations import format_duration
 from nin_core.network.status import RunStatus
@@ -47,26 +52,30 @@ def signature(run: Run, store: RunStore) -> dict:
 
 def panel_state(run: Run, store: RunStore, drawn: int | None = None, base_url_path: str = "") -> dict:
     """The live panel's content: its two progress bars and six figures as text, and the curves as a plotly figure
-    (JSON) unless the browser already drew the ``drawn`` points there are; the URL to ask for it again."""
+    (JSON) unless the browser already drew the ``drawn`` points there are; the URL to ask for it again, and the
+    language it is in (asked for again with it). Its words are in the current language."""
     p = run.progress
     state: dict = {"run": run.id, "active": run.active, "signature": signature(run, store),
                    "poll_ms": int(POLL_S * 1000), "url": api_path(LIVE.format(run_id=run.id), base_url_path),
-                   "plotly_url": api_path(PLOTLY, base_url_path),
+                   "plotly_url": api_path(PLOTLY, base_url_path), "lang": language(),
+                   "texts": {"no_plotly": _("The curves could not be drawn: plotly.js did not load."),
+                             "lost": _("Lost contact with the app; trying again…")},
                    "bars": [], "metrics": []}
     if run.status != RunStatus.QUEUED and (run.status == RunStatus.RUNNING or p.reported):
         epochs, batches = p.epochs or run.config.train.epochs, p.batches
         fraction = round(p.fraction, 4)  # more digits than a bar can show only lengthen every poll's JSON
         state["bars"] = [
             {"value": round(min(1.0, p.batch / batches), 4) if batches else 0.0,
-             "text": f"Epoch {p.epoch}/{epochs} · batch {p.batch}/{batches or '…'} · {p.phase}"},
-            {"value": fraction, "text": f"Whole run: {fraction:.0%}"}]
+             "text": _("Epoch {epoch}/{epochs} · batch {batch}/{batches} · {phase}").format(
+                 epoch=p.epoch, epochs=epochs, batch=p.batch, batches=batches or "…", phase=p.phase.label)},
+            {"value": fraction, "text": _("Whole run: {percent}").format(percent=format(fraction, ".0%"))}]
         state["metrics"] = [
-            ["images/s", _number(p.examples_per_sec, ",.0f")],
-            ["ETA", format_duration(p.eta_s) if run.active else "—"],
-            ["elapsed", format_duration(p.elapsed_s)],
-            ["train loss", _number(p.train_loss, ".3f")],
-            ["val acc" if run.config.train.validation_size else "test acc", _number(p.test_acc, ".3f")],
-            ["lr", _number(p.lr, ".2g")]]
+            [_("images/s"), _number(p.examples_per_sec, ",.0f")],
+            [_("ETA"), format_duration(p.eta_s) if run.active else "—"],
+            [_("elapsed"), format_duration(p.elapsed_s)],
+            [_("train loss"), _number(p.train_loss, ".3f")],
+            [_("val acc") if run.config.train.validation_size else _("test acc"), _number(p.test_acc, ".3f")],
+            [_("lr"), _number(p.lr, ".2g")]]
     points = store.metrics(run.id)
     state["points"] = len(points)
     if (points or run.status == RunStatus.RUNNING) and len(points) != drawn:
@@ -99,7 +108,12 @@ def _live(request, base_url_path: str):
         run = None
     if run is None:
         return JSONResponse({"error": "no such run"}, status_code=404, headers=_NOT_KEPT)
-    state = panel_state(run, store, _count(request.query_params.get("drawn", "")), base_url_path)
+    lang = request.query_params.get("lang", DEFAULT)  # the page's language, which the panel state it drew gave
+    token = set_language(lang if lang in LANGUAGES else DEFAULT)
+    try:
+        state = panel_state(run, store, _count(request.query_params.get("drawn", "")), base_url_path)
+    finally:
+        reset_language(token)
     return JSONResponse(state, headers=_NOT_KEPT)
 
 

@@ -11,6 +11,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Literal
 
+from nin_core.i18n import _
 from nin_core.network.status import PREDICTABLE, RunStatus
 from nin_core.runs.store import Run
 
@@ -19,11 +20,27 @@ DEMO_CHECKPOINT = Path(__file__).resolve().parents[1] / "demo" / "demo.pt"
 
 @dataclass(frozen=True)
 class ModelChoice:
+    """A model to pick. ``label`` (``#3 name (finished, test acc 91.0%)``, in English whatever the language) is
+    its value in a picker, so a choice survives a language switch; ``shown_label`` is what a person reads."""
+
     label: str
     path: Path
     test_acc: float | None = None
     run_id: int | None = None
     finished: bool = True  # False for a stopped run: its checkpoint may be newer than its last test accuracy
+    name: str = ""  # the run's name (none for the demo model)
+    status: RunStatus | None = None  # the run's (None: the demo model)
+
+    @property
+    def shown_label(self) -> str:
+        """The label in the current language: the run's name as it is, its status and test accuracy translated."""
+        acc = f"{self.test_acc:.1%}" if self.test_acc is not None else None
+        if self.status is None:
+            return _("Demo model") if acc is None else _("Demo model (test acc {acc})").format(acc=acc)
+        if acc is None:
+            return _("#{id} {name} ({status})").format(id=self.run_id, name=self.name, status=self.status.label)
+        return _("#{id} {name} ({status}, test acc {acc})").format(id=self.run_id, name=self.name,
+                                                                   status=self.status.label, acc=acc)
 
 
 def demo_info(checkpoint: str | os.PathLike = DEMO_CHECKPOINT) -> dict:
@@ -60,7 +77,7 @@ def model_choices(runs: Iterable[Run],
             acc = _test_acc(run.final)
             score = f", test acc {acc:.1%}" if acc is not None else ""
             choices.append(ModelChoice(f"#{run.id} {run.name} ({run.status}{score})", Path(run.checkpoint), acc,
-                                       run.id, run.status == RunStatus.FINISHED))
+                                       run.id, run.status == RunStatus.FINISHED, run.name, RunStatus(run.status)))
     if demo is not None and Path(demo).is_file():
         acc = _test_acc(demo_info(demo))
         score = f" (test acc {acc:.1%})" if acc is not None else ""

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from nin_core.i18n import N_, _, ngettext
+
 ALPHA = 0.05  # a difference is called better or worse when Welch's test gives p below this
 
 
@@ -26,11 +28,11 @@ class Spread:
     n: int
 
     def text(self, fmt: str = "{:.3f}") -> str:
-        """``0.812 ± 0.012 (3 runs)``; ``0.812 (1 run)``."""
-        runs = f"{self.n} run{'' if self.n == 1 else 's'}"
+        """``0.812 ± 0.012 (3 runs)``; ``0.812 (1 run)`` (in the current language)."""
+        runs = ngettext("{n} run", "{n} runs", self.n).format(n=self.n)
         if self.sd is None:
-            return f"{fmt.format(self.mean)} ({runs})"
-        return f"{fmt.format(self.mean)} ± {fmt.format(self.sd)} ({runs})"
+            return _("{mean} ({runs})").format(mean=fmt.format(self.mean), runs=runs)
+        return _("{mean} ± {sd} ({runs})").format(mean=fmt.format(self.mean), sd=fmt.format(self.sd), runs=runs)
 
 
 def spread(values: Sequence[float]) -> Spread:
@@ -46,6 +48,15 @@ class Finding(StrEnum):
     WITHIN_NOISE = "within noise"
     NO_ESTIMATE = "no estimate"
 
+    @property
+    def label(self) -> str:
+        """The finding as a person reads it, in the current language (the value stays the English word)."""
+        return _(_FINDINGS[self])
+
+
+_FINDINGS = {Finding.BETTER: N_("better"), Finding.WORSE: N_("worse"), Finding.WITHIN_NOISE: N_("within noise"),
+             Finding.NO_ESTIMATE: N_("no estimate")}
+
 
 @dataclass(frozen=True)
 class Difference:
@@ -60,12 +71,15 @@ class Difference:
     n_other: int
 
     def text(self) -> str:
-        """``+0.031 (95 % CI +0.012 … +0.050, Welch p = 0.004): better``."""
+        """``+0.031 (95 % CI +0.012 … +0.050, Welch p = 0.004): better`` (in the current language)."""
         delta = _signed(self.delta)
         if self.finding == Finding.NO_ESTIMATE:
-            return f"{delta}: no noise estimate with one run on a side ({NEEDED} repeats of each would give one)"
-        interval = f"95 % CI {_signed(self.low)} … {_signed(self.high)}, " if self.low is not None else ""
-        return f"{delta} ({interval}Welch p = {self.p:.2g}): {self.finding}"
+            return _("{delta}: no noise estimate with one run on a side ({needed} repeats of each would give one)"
+                     ).format(delta=delta, needed=NEEDED)
+        # the level is a value, not in the message: a percent sign in a message reads as a format flag
+        return _("{delta} ({level} CI {low} … {high}, Welch p = {p}): {finding}").format(
+            delta=delta, level="95 %", low=_signed(self.low), high=_signed(self.high), p=format(self.p, ".2g"),
+            finding=self.finding.label)
 
 
 def _signed(value: float | None) -> str:
@@ -90,8 +104,6 @@ def compare(reference: Sequence[float], other: Sequence[float], alpha: float = A
     test = stats.ttest_ind(other, reference, equal_var=False)
     ci = test.confidence_interval(1 - alpha)
     p = float(test.pvalue)
-    if math.isnan(p) or p >= alpha:
-        finding = Finding.WITHIN_NOISE
-    else:
-        finding = Finding.BETTER if delta > 0 else Finding.WORSE
+    significant = not math.isnan(p) and p < alpha
+    finding = (Finding.BETTER if delta > 0 else Finding.WORSE) if significant else Finding.WITHIN_NOISE
     return Difference(delta, float(ci.low), float(ci.high), p, finding, a.n, b.n)

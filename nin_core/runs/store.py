@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nin_core.i18n import _
 from nin_core.network.config import RunConfig
 from nin_core.network.metrics import MetricPoint, Progress
 from nin_core.network.status import ACTIVE, RunStatus
@@ -206,7 +207,7 @@ class RunStore:
         with self._connect() as db:
             row = db.execute("SELECT * FROM runs WHERE id = ?", (int(run_id),)).fetchone()
         if row is None:
-            raise RunNotFound(f"no run with id {run_id}")
+            raise RunNotFound(_("no run with id {id}").format(id=run_id))
         return _run(row)
 
     def list_runs(self) -> list[Run]:
@@ -293,9 +294,10 @@ class RunStore:
         with self._write() as db:
             row = db.execute("SELECT status, resumes FROM runs WHERE id = ?", (int(run_id),)).fetchone()
             if row is None:
-                raise RunNotFound(f"no run with id {run_id}")
+                raise RunNotFound(_("no run with id {id}").format(id=run_id))
             if row["status"] in ACTIVE:
-                raise ValueError(f"run {run_id} is {row['status']}: only an ended run can continue")
+                raise ValueError(_("run {id} is {status}: only an ended run can continue").format(
+                    id=run_id, status=RunStatus(row["status"]).label))
             resumes = [*json.loads(row["resumes"]), {"from_epoch": from_epoch, "to_epochs": config.train.epochs,
                                                      "at": time.time()}]
             db.execute("UPDATE runs SET status = ?, config = ?, resumes = ?, stop_requested = 0, pid = ?, "
@@ -316,11 +318,12 @@ class RunStore:
         with self._write() as db:  # checked and deleted in one transaction: no process can take it in between
             row = db.execute("SELECT status, pid FROM runs WHERE id = ?", (int(run_id),)).fetchone()
             if row is None:
-                raise RunNotFound(f"no run with id {run_id}")
+                raise RunNotFound(_("no run with id {id}").format(id=run_id))
             if row["status"] == RunStatus.RUNNING:
-                raise ValueError(f"run {run_id} is still running: stop it first")
+                raise ValueError(_("run {id} is still running: stop it first").format(id=run_id))
             if row["status"] == RunStatus.QUEUED and row["pid"] is not None:
-                raise ValueError(f"run {run_id} is waiting for its device in another process: stop it first")
+                raise ValueError(_("run {id} is waiting for its device in another process: stop it first").format(
+                    id=run_id))
             db.execute("DELETE FROM runs WHERE id = ?", (int(run_id),))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
 

@@ -15,13 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from nin_core.i18n import _
 from nin_core.network.config import SETTINGS, ConfigIssue, RunConfig, parse_setting
 from nin_core.network.settings import format_value
 from nin_core.network.status import RunStatus
 from nin_core.runs.groups import queue_group
 from nin_core.runs.store import Run, RunStore
 
-# The settings a sweep may vary (their declarations say so), with what a person reads in the picker.
+# The settings a sweep may vary (their declarations say so), with what a person reads in the picker (marked N_ where
+# declared: shown with _()).
 SWEEPABLE: dict[str, str] = {name: s.spec.label for name, s in SETTINGS.items() if s.spec.sweep}
 MAX_SETTINGS = 2
 MAX_RUNS = 16
@@ -58,18 +60,19 @@ def parse_values(setting: str, text: str) -> tuple[list[Any], list[ConfigIssue]]
     """``"0.1, 0.05, 1e-3"`` → the values for ``setting``, or issues naming each one that cannot be read."""
     name = f"sweep.{setting}"
     if setting not in SWEEPABLE:
-        return [], [ConfigIssue(name, f"{setting!r} cannot be swept; choose one of {', '.join(SWEEPABLE)}")]
+        return [], [ConfigIssue(name, _("{setting} cannot be swept; choose one of {settings}").format(
+            setting=repr(setting), settings=", ".join(SWEEPABLE)))]
     # Commas, semicolons or spaces between values: "0.1, 0.05" and "0.1 0.05" are the same list.
     parts = text.replace(";", ",").replace(",", " ").split()
     if not parts:
-        return [], [ConfigIssue(name, "give at least one value, separated by commas")]
+        return [], [ConfigIssue(name, _("give at least one value, separated by commas"))]
     values, issues = [], []
     for part in parts:
         value, problem = parse_setting(setting, part)
         if problem:
             issues.append(ConfigIssue(name, problem))
         elif value in values:
-            issues.append(ConfigIssue(name, f"{format_value(value)} is listed twice"))
+            issues.append(ConfigIssue(name, _("{value} is listed twice").format(value=format_value(value))))
         else:
             values.append(value)
     return values, issues
@@ -98,13 +101,15 @@ def plan_sweep(base: RunConfig, axes: Sequence[tuple[str, str]], base_name: str 
         return plan
     count = math.prod(len(vals) for vals in values)
     if count > MAX_RUNS:
-        plan.issues.append(ConfigIssue("sweep", f"{count} runs is more than {MAX_RUNS}: use fewer values"))
+        plan.issues.append(ConfigIssue("sweep", _("{count} runs is more than {most}: use fewer values").format(
+            count=count, most=MAX_RUNS)))
         return plan
     if count * base.train.repeats > MAX_TRAINED:
-        plan.issues.append(ConfigIssue("sweep", f"{count} points × {base.train.repeats} seeds is more than "
-                                                f"{MAX_TRAINED} runs: use fewer values or repeats"))
+        plan.issues.append(ConfigIssue("sweep", _("{count} points × {seeds} seeds is more than {most} runs: use "
+                                                  "fewer values or repeats").format(
+            count=count, seeds=base.train.repeats, most=MAX_TRAINED)))
         return plan
-    settings = [s for s, _ in axes]
+    settings = [s for s, _values in axes]
     for combo in itertools.product(*values):
         overrides = dict(zip(settings, combo, strict=True))
         config = base.with_overrides(**overrides)
@@ -119,11 +124,11 @@ def plan_sweep(base: RunConfig, axes: Sequence[tuple[str, str]], base_name: str 
 def _axes_issues(axes: Sequence[tuple[str, str]]) -> list[ConfigIssue]:
     """What is wrong with the choice of settings itself: none chosen, too many, or one chosen twice."""
     if not axes:
-        return [ConfigIssue("sweep", "choose a setting to sweep")]
+        return [ConfigIssue("sweep", _("choose a setting to sweep"))]
     if len(axes) > MAX_SETTINGS:
-        return [ConfigIssue("sweep", f"a sweep varies at most {MAX_SETTINGS} settings")]
-    if len({s for s, _ in axes}) != len(axes):
-        return [ConfigIssue(f"sweep.{axes[0][0]}", "is chosen twice: pick two different settings")]
+        return [ConfigIssue("sweep", _("a sweep varies at most {most} settings").format(most=MAX_SETTINGS))]
+    if len({s for s, _values in axes}) != len(axes):
+        return [ConfigIssue(f"sweep.{axes[0][0]}", _("is chosen twice: pick two different settings"))]
     return []
 
 
@@ -136,7 +141,8 @@ def _sweep_issue(issue: ConfigIssue, overrides: dict[str, Any]) -> ConfigIssue:
 
 
 def sweep_label(plan: SweepPlan, now: float | None = None) -> str:
-    """A label shared by the sweep's runs, e.g. ``lr × batch_size, Nov 28 14:03:07``."""
+    """A label shared by the sweep's runs, e.g. ``lr × batch_size, Nov 28 14:03:07`` (stored: language-free, as a
+    person typed it)."""
     stamp = time.strftime("%b %d %H:%M:%S", time.localtime(now if now is not None else time.time()))
     return f"{' × '.join(plan.settings) or 'sweep'}, {stamp}"
 
@@ -145,7 +151,7 @@ def queue_sweep(store: RunStore, plan: SweepPlan, label: str | None = None) -> l
     """Queue every run of a valid plan under one sweep label, each point over its seeds (a group); returns their
     ids in queue order."""
     if not plan.ok:
-        raise ValueError("; ".join(str(i) for i in plan.issues) or "the sweep has no runs")
+        raise ValueError("; ".join(str(i) for i in plan.issues) or _("the sweep has no runs"))
     label = label or sweep_label(plan)
     return [i for run in plan.runs for i in queue_group(store, run.config, run.name, sweep=label)]
 

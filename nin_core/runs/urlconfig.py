@@ -4,7 +4,8 @@ Only what differs from a preset goes in the link, human-readable and named as th
 ``?preset=cpu&lr=0.05&resize=32&blocks=48-5-1-2,96-3-1-1,128-3-1-1,10-3-1-1``. Blocks are written
 ``out_channels-kernel_size-stride-padding`` (stride and padding may be left off: 1 and 0), sizes that mean
 "the whole split" as ``all``. Reading a link never raises: a parameter that cannot be read is left out and
-reported as a ConfigIssue, and values that read but are out of range stay, for the form to explain.
+reported as a ConfigIssue (in the language of the page reading the link), and values that read but are out of
+range stay, for the form to explain.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import torch
 
+from nin_core.i18n import _
 from nin_core.network.config import PRESETS, SETTINGS, ConfigIssue, RunConfig, parse_setting
 from nin_core.network.settings import format_value, shown
 
@@ -87,8 +89,8 @@ def decode(params: Mapping[str, Any], default: str | None = None) -> DecodedConf
     fallback = default if default in PRESETS else default_preset()
     preset = _last(params[PRESET_PARAM]).lower() if PRESET_PARAM in params else fallback
     if preset not in PRESETS:
-        unreadable.append(ConfigIssue(PRESET_PARAM, f"unknown preset {shown(preset)} (choose {', '.join(PRESETS)}); "
-                                                    f"used {fallback}"))
+        unreadable.append(ConfigIssue(PRESET_PARAM, _("unknown preset {name} (choose {presets}); used {used}").format(
+            name=shown(preset), presets=", ".join(PRESETS), used=fallback)))
         preset = fallback
     overrides: dict[str, Any] = {}
     for name in PARAMS:
@@ -96,7 +98,8 @@ def decode(params: Mapping[str, Any], default: str | None = None) -> DecodedConf
             continue
         value, problem = parse_setting(name, _last(params[name]))
         if problem:
-            unreadable.append(ConfigIssue(name, f"{problem}; left at {format_value(PRESETS[preset].get(name))}"))
+            unreadable.append(ConfigIssue(name, _("{problem}; left at {value}").format(
+                problem=problem, value=format_value(PRESETS[preset].get(name)))))
         else:
             overrides[name] = value
     ignored = [k for k in params if k not in CONFIG_KEYS]
