@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import optuna
 import sqlalchemy.exc
@@ -406,17 +406,7 @@ def run_trial(trial: Trial, spec: SearchSpec, store: RunStore, say: Callable[[st
     run_training(store, run_id, on_progress=judge, should_stop=lambda: judge.should_stop() or should_stop())
     run = store.get_run(run_id)
     if judge.pruned_at is not None and run.status in ENDED_BY_TRAINING | {RunStatus.STOPPED}:
-        # Stopped as asked, or ended by itself (stalled at chance) before the stop was seen: pruned either way.
-        # The run keeps its message in English (stored data); the progress line is in the reader's language.
-        message = f"pruned after epoch {judge.pruned_at} (validation accuracy {judge.last:.4f})" + \
-            (f"; it had {run.status}: {run.message}" if run.status != RunStatus.STOPPED else "")
-        store.finish(run_id, RunStatus.PRUNED, final=run.final, message=message)
-        said = _("trial {number} pruned after epoch {epoch} (validation accuracy {accuracy})").format(
-            number=trial.number, epoch=judge.pruned_at, accuracy=f"{judge.last:.4f}")
-        if run.status != RunStatus.STOPPED:
-            said += _("; it had {status}: {message}").format(status=run.status.label, message=run.message)
-        say(said)
-        raise optuna.TrialPruned(message)
+        _end_pruned(trial, run, judge, store, say)
     if run.status not in ENDED_BY_TRAINING:
         trial.set_user_attr("message", f"run {run_id} {run.status}: {run.message or ''}".strip())
         raise TrialFailed(f"trial {trial.number}: run {run_id} {run.status}: {run.message or ''}")
@@ -427,6 +417,20 @@ def run_trial(trial: Trial, spec: SearchSpec, store: RunStore, say: Callable[[st
     say(_("trial {number} {status}: validation accuracy {accuracy}").format(
         number=trial.number, status=run.status.label, accuracy=f"{value:.4f}"))
     return value
+
+
+def _end_pruned(trial: Trial, run: Run, judge: _Judge, store: RunStore, say: Callable[[str], None]) -> NoReturn:
+    """The run stopped as its pruner asked, or ended by itself (stalled at chance) before the stop was seen: pruned
+    either way. The run keeps its message in English (stored data); the progress line is in the reader's language."""
+    message = f"pruned after epoch {judge.pruned_at} (validation accuracy {judge.last:.4f})" + \
+        (f"; it had {run.status}: {run.message}" if run.status != RunStatus.STOPPED else "")
+    store.finish(run.id, RunStatus.PRUNED, final=run.final, message=message)
+    said = _("trial {number} pruned after epoch {epoch} (validation accuracy {accuracy})").format(
+        number=trial.number, epoch=judge.pruned_at, accuracy=f"{judge.last:.4f}")
+    if run.status != RunStatus.STOPPED:
+        said += _("; it had {status}: {message}").format(status=run.status.label, message=run.message)
+    say(said)
+    raise optuna.TrialPruned(message)
 
 
 def _short(value: Any) -> str:
