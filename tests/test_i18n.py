@@ -27,7 +27,9 @@ NAMES = {"nin", "fashion", "mnist", "sgd", "adamw", "bf16", "float32", "cpu", "g
          "auto", "seed", "tiny", "bn", "k", "d2l", "relu", "conv2d", "maxpool2d", "sequential", "dropout",
          "adaptiveavgpool2d", "flatten", "linear", "docs", "benchmarks", "md", "adam", "material", "gray",
          "violet", "badge", "science", "english", "json", "fake", "optuna", "tpe", "asha", "hyperband",
-         "sqlite", "nesterov", "pytorch", "distributeddataparallel", "torchrun", "avx", "amx", "n", "ch6", "py"}
+         "sqlite", "nesterov", "pytorch", "distributeddataparallel", "torchrun", "avx", "amx", "n", "ch6", "py",
+         "idx", "csv", "batchnorm2d", "true", "false", "cuda",
+         "floatdistribution", "intdistribution", "categoricaldistribution"}  # Optuna's classes, on its hover
 # The settings' names and choice values are code a person types (on the command line, in a link or JSON): they stay.
 CODE_WORDS = {w.lower() for s in SETTINGS.values() for text in (s.name, *map(str, s.spec.choices))
               for w in re.findall(r"[A-Za-z][A-Za-z0-9]*", text)}
@@ -112,12 +114,7 @@ def test_messages_follow_the_language_and_english_is_the_source():
 # --- the pages -------------------------------------------------------------------------------------------
 
 def shapes_page(lang: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["preset"] = "seed"
-    at.query_params["lang"] = lang
-    at.switch_page("pages/shapes.py").run()
-    assert not at.exception, at.exception
-    return at
+    return page_in(lang, "pages/shapes.py", preset="seed")
 
 
 def shown_texts(at: AppTest) -> list[str]:
@@ -134,7 +131,9 @@ def shown_texts(at: AppTest) -> list[str]:
 
 
 def english_words(text: str) -> list[str]:
-    text = re.sub(r":[a-z-]+\[|:material/\w+:|\*\*|`[^`]*`|\{[^}]*\}", " ", CLOSING_LINES.sub(" ", text))
+    # Markdown and HTML marks, code, placeholders, the book's editions' names (d2l-zh, d2l-en)
+    text = re.sub(r":[a-z-]+\[|:material/\w+:|\*\*|`[^`]*`|\{[^}]*\}|<[^>]*>|\bd2l-(?:zh|en)\b", " ",
+                  CLOSING_LINES.sub(" ", text))
     # a Latin letter joined to Chinese is part of a Chinese word (the book's T恤)
     # a letter right after a digit is part of a number or a unit (8.75e-05, 28px)
     return [w for w in re.findall(r"(?<![0-9])[A-Za-z][A-Za-z0-9]*(?![A-Za-z0-9\u3400-\u9fff])", text)
@@ -192,14 +191,63 @@ PAGES = ["pages/train.py", "pages/shapes.py", "pages/predict.py", "pages/explore
          "pages/exercises.py", "pages/search.py"]
 
 
-def everything_shown(at: AppTest) -> list[str]:
-    """``shown_texts`` and the rest a page can show: buttons, expanders, tabs, choices, alerts, toasts."""
+LANGUAGE_SWITCH = "Language / 语言"  # names both languages, on every page
+
+
+def figure_texts(at: AppTest) -> list[str]:
+    """What the plotly figures say in words: titles, axis titles and tick labels, annotations, legend names, colour
+    bar titles, hover text and the categories on an axis. Ticks naming a setting by its key (Optuna's parallel
+    coordinates) are code, as typed."""
+    texts = []
+    for chart in at.get("plotly_chart"):
+        figure = json.loads(chart.proto.spec)
+        layout = figure.get("layout", {})
+        texts.append((layout.get("title") or {}).get("text") or "")
+        for key, axis in layout.items():
+            if re.fullmatch(r"[xy]axis\d*", key):
+                texts.append((axis.get("title") or {}).get("text") or "")
+                texts += [t for t in axis.get("ticktext") or [] if t not in SETTINGS]
+        texts += [a.get("text") or "" for a in layout.get("annotations", [])]
+        for trace in figure["data"]:
+            hover = trace.get("hovertemplate") or ""  # one for the trace, or one per point
+            texts += [trace.get("name") or ""] + [re.sub(r"%\{[^}]*\}", " ", h)
+                                                  for h in ([hover] if isinstance(hover, str) else hover)]
+            texts.append((((trace.get("marker") or {}).get("colorbar") or {}).get("title") or {}).get("text") or "")
+            texts += [v for axis in ("x", "y") if isinstance(trace.get(axis), list) for v in trace[axis]
+                      if isinstance(v, str)]
+    return texts
+
+
+def everything_shown(at: AppTest, *, skip_options_of: tuple[str, ...] = ()) -> list[str]:
+    """``shown_texts`` and the rest a page can show: buttons, expanders, tabs, choices, alerts, toasts, help,
+    image captions, the tables' cells and the figures' words. The options of the choices labelled in
+    ``skip_options_of`` are left out (names someone typed: a study's)."""
     texts = shown_texts(at) + [e.value for kind in ("success", "toast", "exception") for e in at.get(kind)]
     texts += [w.label for kind in ("button", "expander", "tab", "radio", "checkbox", "toggle", "text_input",
-                                   "slider", "select_slider", "multiselect") for w in at.get(kind)]
-    texts += [str(o) for kind in ("radio", "selectbox", "multiselect") for w in at.get(kind) for o in w.options]
+                                   "slider", "select_slider", "multiselect", "link_button", "download_button")
+              for w in at.get(kind)]
+    groups = [w for w in at.get("button_group") if w.label != LANGUAGE_SWITCH]
+    texts += [w.label for w in groups] + [str(o) for w in groups for o in w.options]
+    texts += [w.help or "" for kind in ("text_input", "multiselect", "button", "toggle", "metric")
+              for w in at.get(kind)]
+    texts += [str(o) for kind in ("radio", "selectbox", "multiselect") for w in at.get(kind)
+              if w.label not in skip_options_of for o in w.options]
     texts += [w.placeholder or "" for w in at.get("text_input")]
-    return texts
+    texts += [c for image in at.image for c in image.captions]
+    texts += [cell for frame in at.dataframe for column in frame.value.columns for cell in frame.value[column]
+              if isinstance(cell, str)]
+    return [t for t in texts + figure_texts(at) if t]
+
+
+def page_in(lang: str, page: str | None = None, **params: str) -> AppTest:
+    """The app (or one of its pages) opened by a link with ``?lang=`` and ``params``, drawn without an error."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"lang": lang, **params})
+    if page:
+        at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    return at
 
 
 @pytest.fixture
@@ -213,11 +261,7 @@ def two_finished_runs(store):
 @pytest.mark.parametrize("lang", ["zh", "en"])
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_reads_in_one_language(page, lang, two_finished_runs, fake_throughput):
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params.update({"preset": "tiny", "lang": lang})
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    texts = [t for t in everything_shown(at) if t]
+    texts = everything_shown(page_in(lang, page, preset="tiny"))
     if lang == "zh":
         left = {t: english_words(t) for t in texts if english_words(t)}
         assert not left, left

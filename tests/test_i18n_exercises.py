@@ -3,13 +3,10 @@ tables, curves and buttons, and the conclusions computed from the runs, in each 
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from conftest import APP
 from streamlit.testing.v1 import AppTest
 from test_exercises import SEEDS, SMALL, ended_group, ended_run, with_checkpoints
-from test_i18n import CJK, english_words, everything_shown
+from test_i18n import CJK, english_words, everything_shown, page_in
 
 from nin_core.i18n import _, reset_language, set_language
 from nin_core.lab import exercises as exs
@@ -152,11 +149,7 @@ def exercise_page(nin_home, monkeypatch, fake_throughput):
     monkeypatch.setattr(exs, "measure_memory", lambda config, batch, training: 10**8)
 
     def page(lang: str) -> AppTest:
-        at = AppTest.from_file(APP, default_timeout=120)
-        at.query_params["lang"] = lang
-        at.switch_page("pages/exercises.py").run()
-        assert not at.exception, at.exception
-        return at
+        return page_in(lang, "pages/exercises.py")
 
     return page
 
@@ -165,21 +158,6 @@ def open_tab(at: AppTest, number: int) -> None:
     at.session_state["exercise"] = next(t.label for t in at.tabs if t.label.startswith(f"{number} · "))
     at.run()
     assert not at.exception, at.exception
-
-
-def page_texts(at: AppTest) -> list[str]:
-    """``everything_shown`` and the rest the Exercises page shows: the tables' words, download buttons, image
-    captions, the curves' titles, axes and legends."""
-    texts = everything_shown(at) + [d.label for d in at.download_button]
-    texts += [c for image in at.image for c in image.captions]
-    for frame in at.dataframe:
-        texts += [str(v) for col in frame.value.columns for v in frame.value[col] if isinstance(v, str)]
-    for chart in at.get("plotly_chart"):
-        spec = json.loads(chart.proto.spec)
-        texts += [t.get("name") or "" for t in spec["data"]]
-        layout = spec["layout"]
-        texts += [axis["title"]["text"] for key, axis in layout.items() if key.endswith("axis") and "title" in axis]
-    return [t for t in texts if t]
 
 
 def with_every_kind_of_result(store) -> None:
@@ -218,7 +196,7 @@ def page_in_one_language(at: AppTest, lang: str) -> None:
             assert not at.exception, at.exception
             next(b for b in at.button if b.key == "exercise-run-2").click().run()
             assert not at.exception, at.exception
-        texts = page_texts(at)
+        texts = everything_shown(at)
         assert at.success or at.info, number
         assert bool(at.get("plotly_chart")) == (number in (1, 4, 5)) and bool(at.image) == (number == 4), number
         if lang == "zh":

@@ -4,14 +4,12 @@ noise's sentences, computed text, in each language."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
-from conftest import APP
 from streamlit.testing.v1 import AppTest
 from test_groups import ended
-from test_i18n import CJK, english_words, everything_shown
+from test_i18n import CJK, english_words, everything_shown, page_in
 from test_page_runs import finished_run
 
 from nin_core.i18n import reset_language, set_language
@@ -102,43 +100,11 @@ def runs_to_read(store):
     return finished_run(store, LAST, 0.5, checkpoint=True)
 
 
-def chart_texts(at: AppTest) -> list[str]:
-    """What the charts show in words: titles, axis titles, subplot titles, legend names, hover text and the
-    categories on an axis (the classes)."""
-    texts = []
-    for chart in at.get("plotly_chart"):
-        figure = json.loads(chart.proto.spec)
-        layout = figure.get("layout", {})
-        texts.append((layout.get("title") or {}).get("text") or "")
-        texts += [(axis.get("title") or {}).get("text") or "" for key, axis in layout.items()
-                  if re.fullmatch(r"[xy]axis\d*", key)]
-        texts += [a.get("text") or "" for a in layout.get("annotations", [])]
-        for trace in figure["data"]:
-            texts += [trace.get("name") or "", re.sub(r"%\{[^}]*\}|<extra></extra>", " ", trace.get("hovertemplate")
-                                                      or "")]
-            texts += [v for axis in ("x", "y") if isinstance(trace.get(axis), list) for v in trace[axis]
-                      if isinstance(v, str)]
-    return texts
-
-
 def runs_page(lang: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params["lang"] = lang
-    at.switch_page("pages/runs.py").run()
-    assert not at.exception, at.exception
+    at = page_in(lang, "pages/runs.py")
     at.multiselect[0].set_value(at.multiselect[0].options[::-1]).run()  # every group, the oldest first
     assert not at.exception, at.exception
     return at
-
-
-def page_texts(at: AppTest) -> list[str]:
-    texts = everything_shown(at) + chart_texts(at)
-    texts += [w.help or "" for kind in ("toggle", "metric") for w in at.get(kind)]
-    texts += [d.label for d in at.get("download_button")]
-    texts += [c for image in at.image for c in image.captions]
-    texts += [cell for frame in at.dataframe for column in frame.value.columns for cell in frame.value[column]
-              if isinstance(cell, str)]
-    return [t for t in texts if t]
 
 
 def evaluated(at: AppTest, run_id: int) -> AppTest:
@@ -151,16 +117,16 @@ def evaluated(at: AppTest, run_id: int) -> AppTest:
 @pytest.mark.slow
 def test_the_runs_page_in_chinese_leaves_no_english(runs_to_read):
     at = runs_page("zh")
-    texts = page_texts(at)
+    texts = everything_shown(at)
     assert "运行" in [t.value for t in at.title] and "测试准确率" in at.dataframe[0].value.columns
     assert any(t.endswith("：更好") for t in texts), texts  # the comparison, judged against the noise
     assert any("已发散 1 个" in t for t in texts) and "已完成" in list(at.dataframe[0].value["状态"])
     assert "迭代周期" in texts and "训练损失" in " ".join(texts)
     assert at.selectbox(key="runs-experiment").options == ["全部运行", "练习 1：学习率与批量规范化", f"搜索 {NAME}"]
-    texts += page_texts(at.toggle(key="runs.singles").set_value(True).run())  # each run on its own
+    texts += everything_shown(at.toggle(key="runs.singles").set_value(True).run())  # each run on its own
     next(b for b in at.button if b.label == "删除这个运行…").click().run()
-    texts += page_texts(at)
-    texts += page_texts(evaluated(at, runs_to_read))
+    texts += everything_shown(at)
+    texts += everything_shown(evaluated(at, runs_to_read))
     assert "预测类别" in texts and "T恤" in texts  # the confusion matrix, with the book's class names
     assert at.image and all(CJK.search(c) for c in at.image[0].captions)  # the mistakes: true → predicted
     left = english_left(texts)
@@ -170,11 +136,11 @@ def test_the_runs_page_in_chinese_leaves_no_english(runs_to_read):
 @pytest.mark.slow
 def test_the_runs_page_in_english_has_no_chinese(runs_to_read):
     at = runs_page("en")
-    texts = page_texts(at)
+    texts = everything_shown(at)
     assert any(t.endswith(": better") for t in texts), texts
-    texts += page_texts(at.toggle(key="runs.singles").set_value(True).run())
+    texts += everything_shown(at.toggle(key="runs.singles").set_value(True).run())
     next(b for b in at.button if b.label == "Delete this run…").click().run()
-    texts += page_texts(at)
-    texts += page_texts(evaluated(at, runs_to_read))
+    texts += everything_shown(at)
+    texts += everything_shown(evaluated(at, runs_to_read))
     assert "predicted class" in texts and "t-shirt" in texts
     assert not [t for t in texts if CJK.search(t)]

@@ -5,73 +5,20 @@ search space's problems, a layer's description, why an input size breaks the net
 from __future__ import annotations
 
 import json
-import re
 from contextlib import contextmanager
 
 import pytest
 import torch
-from conftest import APP, widget
-from optuna.distributions import CategoricalDistribution, FloatDistribution
-from optuna.trial import TrialState, create_trial
+from conftest import widget
 from streamlit.testing.v1 import AppTest
-from test_i18n import CJK, NAMES, english_words, shown_texts
+from test_i18n import CJK, english_words, everything_shown, page_in
 
 from nin_core.i18n import reset_language, set_language
 from nin_core.lab import search
 from nin_core.lab.search import SearchSpec, parse_param
-from nin_core.network.config import CPU, SEED, SETTINGS, TINY
+from nin_core.network.config import CPU, SEED, TINY
 from nin_core.network.geometry import size_problem
 from nin_core.network.shapes import shape_table
-
-# Names a Chinese page keeps in Latin letters besides test_i18n's: the library and its algorithms, the database.
-SEARCH_NAMES = {"optuna", "tpe", "asha", "hyperband", "sqlite", "nesterov"}
-LANGUAGE_SWITCH = "Language / 语言"
-
-
-def latin_words(text: str) -> list[str]:
-    """``english_words`` but for the names above, and numbers in scientific notation (``8.75e-05``)."""
-    text = re.sub(r"(?<=\d)e[-+]?\d+", "", text)
-    return [w for w in english_words(text) if w.lower() not in NAMES | SEARCH_NAMES]
-
-
-def word_cells(at: AppTest) -> list[str]:
-    """The cells of every table that hold words (not numbers)."""
-    return [cell for frame in at.dataframe for column in frame.value.columns for cell in frame.value[column]
-            if isinstance(cell, str) and re.search(r"[A-Za-z\u3400-\u9fff]", cell)]
-
-
-def figure_texts(at: AppTest) -> list[str]:
-    """Each plotly figure's title, axis titles and ticks, legend names and colour bar title."""
-    texts = []
-    for chart in at.get("plotly_chart"):
-        spec = json.loads(chart.proto.spec)
-        layout = spec["layout"]
-        texts.append((layout.get("title") or {}).get("text") or "")
-        for axis in ("xaxis", "yaxis"):
-            texts.append(((layout.get(axis) or {}).get("title") or {}).get("text") or "")
-            # the parallel plot's axes: the objective, then the searched settings by their keys (code, as typed)
-            texts += [t for t in (layout.get(axis) or {}).get("ticktext") or [] if t not in SETTINGS]
-        for trace in spec["data"]:
-            texts.append(trace.get("name") or "")
-            texts.append((((trace.get("marker") or {}).get("colorbar") or {}).get("title") or {}).get("text") or "")
-    return [t for t in texts if t]
-
-
-def page_texts(at: AppTest, *, skip_options_of: tuple[str, ...] = ()) -> list[str]:
-    """What a person reads on the page: ``shown_texts`` and the widgets, choices, alerts, captions of images,
-    tables' word cells and the figures' texts. The options of the selectboxes in ``skip_options_of`` are left
-    out (names someone typed: a study's)."""
-    texts = shown_texts(at) + [e.value for kind in ("success", "toast", "exception") for e in at.get(kind)]
-    texts += [w.label for kind in ("button", "expander", "tab", "radio", "checkbox", "toggle", "text_input",
-                                   "multiselect", "link_button") for w in at.get(kind)]
-    groups = [w for w in at.get("button_group") if w.label != LANGUAGE_SWITCH]  # the switch names both languages
-    texts += [w.label for w in groups] + [str(o) for w in groups for o in w.options]
-    texts += [w.help or "" for kind in ("text_input", "multiselect", "button", "toggle") for w in at.get(kind)]
-    texts += [str(o) for kind in ("radio", "selectbox", "multiselect") for w in at.get(kind)
-              if w.label not in skip_options_of for o in w.options]
-    texts += [w.placeholder or "" for w in at.get("text_input")]
-    texts += [img.caption for image in at.image for img in image.proto.imgs]
-    return [t for t in texts + word_cells(at) + figure_texts(at) if t]
 
 
 @contextmanager
@@ -87,7 +34,7 @@ def reading(lang: str):
 
 def assert_in_one_language(texts: list[str], lang: str) -> None:
     if lang == "zh":
-        left = {t: latin_words(t) for t in texts if latin_words(t)}
+        left = {t: english_words(t) for t in texts if english_words(t)}
         assert not left, "\n".join(f"{t!r}: {w}" for t, w in left.items())
     else:
         assert not [t for t in texts if CJK.search(t)]
@@ -97,27 +44,13 @@ def assert_in_one_language(texts: list[str], lang: str) -> None:
 
 @pytest.fixture
 def finished_study(store):
-    """A small study: three complete trials and a pruned one, as test_page_search sets one up."""
-    spec = SearchSpec("search", (parse_param("lr=0.001..0.01:log")[0], parse_param("batch_norm")[0]),
-                      search.validation_ready(TINY)[0])
-    study = search.open_study(spec, store)
-    space = {"lr": FloatDistribution(0.001, 0.01, log=True), "batch_norm": CategoricalDistribution((False, True))}
-    for lr, bn, curve, state in ((0.002, False, [0.3, 0.5], TrialState.COMPLETE),
-                                 (0.004, True, [0.4, 0.7], TrialState.COMPLETE),
-                                 (0.008, False, [0.1], TrialState.PRUNED),
-                                 (0.003, True, [0.35, 0.6], TrialState.COMPLETE)):
-        study.add_trial(create_trial(state=state, params={"lr": lr, "batch_norm": bn}, distributions=space,
-                                     value=curve[-1] if state == TrialState.COMPLETE else None,
-                                     intermediate_values=dict(enumerate(curve, start=1))))
-    return study
+    from test_page_search import small_study
+
+    return small_study(store)
 
 
 def search_page(lang: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["lang"] = lang
-    at.switch_page("pages/search.py").run()
-    assert not at.exception, at.exception
-    return at
+    return page_in(lang, "pages/search.py")
 
 
 @pytest.mark.slow
@@ -125,7 +58,7 @@ def search_page(lang: str) -> AppTest:
 def test_the_search_page_with_a_study_reads_in_one_language(lang, finished_study):
     at = search_page(lang)
     study_shown = "显示的研究" if lang == "zh" else "Study shown"
-    texts = page_texts(at, skip_options_of=(study_shown,))
+    texts = everything_shown(at, skip_options_of=(study_shown,))
     assert len(at.get("plotly_chart")) == 4 and at.dataframe
     assert_in_one_language(texts, lang)
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
@@ -154,7 +87,7 @@ def test_the_search_form_and_its_problems_read_in_one_language(lang, nin_home):
     assert not at.exception, at.exception
     assert len(at.error) == 1
     assert ("颠倒" in at.error[0].value) == (lang == "zh")
-    assert_in_one_language(page_texts(at), lang)
+    assert_in_one_language(everything_shown(at), lang)
 
 
 def test_a_search_space_problem_in_chinese_and_in_english():
@@ -194,11 +127,8 @@ def test_the_look_inside_page_reads_in_one_language(lang, nin_home, tmp_path):
     from test_page_explore import WIDE, trained
 
     trained(nin_home, tmp_path, WIDE)
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params["lang"] = lang
-    at.switch_page("pages/explore.py").run()
-    assert not at.exception, at.exception
-    texts = page_texts(at)
+    at = page_in(lang, "pages/explore.py")
+    texts = everything_shown(at)
     assert at.toggle and len(at.image) > 5
     assert_in_one_language(texts, lang)
     if lang == "zh":
@@ -213,19 +143,16 @@ def test_the_look_inside_page_reads_in_one_language(lang, nin_home, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_the_shapes_tables_cells_read_in_one_language(lang, nin_home):
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params.update({"preset": "seed", "lang": lang})
-    at.switch_page("pages/shapes.py").run()
-    assert not at.exception, at.exception
-    cells = word_cells(at)
+    at = page_in(lang, "pages/shapes.py", preset="seed")
+    cells = everything_shown(at)
     assert any("NiN" in c for c in cells)
-    assert_in_one_language(cells + shown_texts(at), lang)
+    assert_in_one_language(cells, lang)
     with reading(lang):
         at.number_input[0].set_value(40).run()  # too small for the seed: the failing layer's row says why
     assert not at.exception, at.exception
-    cells = word_cells(at)
+    cells = everything_shown(at)
     assert at.error and len(at.dataframe[0].value.columns) == 8  # the problem's column
-    assert_in_one_language(cells + shown_texts(at), lang)
+    assert_in_one_language(cells, lang)
 
 
 @pytest.mark.parametrize("config", [SEED, CPU, TINY, CPU.with_overrides(head="fc", pointwise_convs=1,
@@ -238,7 +165,7 @@ def test_every_layer_description_in_chinese_and_in_english(config):
         chinese = [r.description for r in shape_table(config.arch).rows]
     finally:
         reset_language(token)
-    assert not {d: latin_words(d) for d in chinese if latin_words(d)}
+    assert not {d: english_words(d) for d in chinese if english_words(d)}
     assert not [d for d in english if CJK.search(d)]
     assert [r.layer for r in shape_table(config.arch).rows] == [type(m).__name__ for m in _model(config)]
 
@@ -261,7 +188,7 @@ def test_the_seeds_first_block_and_a_size_too_small_in_both_languages():
     finally:
         reset_language(token)
     assert problem is not None and problem.startswith("对这个架构来说，缩放尺寸 40 太小：它至少需要 ")
-    assert not latin_words(problem)
+    assert not english_words(problem)
     assert size_problem(SEED.arch, 40).startswith("resize 40 is too small for this architecture: it needs at least ")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import APP, rendered
 from streamlit.testing.v1 import AppTest
-from test_i18n import CJK, english_words
+from test_i18n import CJK, english_words, page_in
 
 from nin_core.i18n import reset_language, set_language
 from nin_core.network import hints
@@ -120,11 +120,7 @@ def test_the_model_picker_reads_in_chinese_and_keeps_the_choice_across_languages
 # --- the configuration file: download and upload -------------------------------------------------------------
 
 def training_page(lang: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params.update({"preset": "tiny", "lang": lang})
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return page_in(lang, preset="tiny")
 
 
 def upload(at: AppTest, label: str, name: str, data: bytes) -> AppTest:

@@ -11,12 +11,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import APP, live_panel
+from conftest import live_panel
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from streamlit.testing.v1 import AppTest
 from test_continue import ended_run
-from test_i18n import CJK, english_words, everything_shown
+from test_i18n import CJK, english_words, everything_shown, page_in
 from test_page_runs import finished_run
 
 from nin_core.i18n import reset_language, set_language
@@ -114,11 +114,7 @@ def sweep(at: AppTest, setting: str, values: str) -> AppTest:
 
 
 def open_page(lang: str, **params: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params.update({"preset": "tiny", "lang": lang, **params})
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return page_in(lang, **{"preset": "tiny", **params})
 
 
 def watching(store: RunStore, lang: str) -> Iterator[AppTest]:

@@ -47,7 +47,8 @@ def test_a_bad_range_is_one_line_and_nothing_can_start(nin_home):
     assert [rendered(e.value) for e in at.error] == ["lr a log range must stay above 0, got 0..0.5"]
 
 
-def test_a_study_shows_its_figures_its_trials_and_its_best_trial_with_a_playground_link(store):
+def small_study(store):
+    """A small study: three complete trials and a pruned one."""
     spec = SearchSpec("search", (parse_param("lr=0.001..0.01:log")[0], parse_param("batch_norm")[0]),
                       search.validation_ready(TINY)[0])
     study = search.open_study(spec, store)
@@ -59,6 +60,11 @@ def test_a_study_shows_its_figures_its_trials_and_its_best_trial_with_a_playgrou
         study.add_trial(create_trial(state=state, params={"lr": lr, "batch_norm": bn}, distributions=space,
                                      value=curve[-1] if state == TrialState.COMPLETE else None,
                                      intermediate_values=dict(enumerate(curve, start=1))))
+    return study
+
+
+def test_a_study_shows_its_figures_its_trials_and_its_best_trial_with_a_playground_link(store):
+    small_study(store)
     at = open_page()
     assert not at.error, [e.value for e in at.error]
     titles = [m.value for m in at.markdown]
