@@ -5,7 +5,7 @@ import secrets
 import streamlit as st
 
 from nin_core.i18n import N_, _, format_in_language
-from nin_core.network.charts import enlarge, png_bytes, top_k_figure
+from nin_core.network.charts import enlarge, png_bytes
 from nin_core.network.config import preset
 from nin_core.network.data import CLASS_NAMES, DataNotFoundError, sample_test_images
 from nin_core.network.predict import Prediction, Predictor, overlay
@@ -15,6 +15,7 @@ from ui.live_run import launched_here
 from ui.model_picker import pick_model
 from ui.state import get_store, inside_app, translated_choice
 from ui.text import as_text
+from ui.top_classes import top_classes
 
 inside_app()
 
@@ -43,7 +44,7 @@ def show(predictor: Predictor, name: str, data: bytes, key: str, top_k: int, tru
         view.image(enlarge(p.model_view), caption=_("as the model sees it (inverted)") if p.inverted
                    else _("as the model sees it"))
         heat.image(enlarge(overlay(p.model_view, p.class_map)), caption=_("class map of “{name}”").format(name=guess))
-        bars.plotly_chart(top_k_figure([(_(name), prob) for name, prob in p.top_k]), key=f"bars_{key}")
+        top_classes(bars, p.top_k)
         bars.segmented_control(_("Inversion"), list(INVERT), default="auto", required=True, key=translated_choice(key),
                                format_func=format_in_language(_))
 

@@ -167,13 +167,6 @@ def test_failing_shape_table_is_painted_red():
     assert painted_rows == {len(frame) - 1}
 
 
-def test_top_k_figure_has_most_likely_on_top():
-    fig = charts.top_k_figure([("bag", 0.7), ("coat", 0.2), ("dress", 0.1)])
-    (bar,) = fig.data
-    assert bar.type == "bar" and bar.orientation == "h"
-    assert list(bar.y) == ["dress", "coat", "bag"]
-
-
 def test_runs_table_and_hyperparameters_against_accuracy(tmp_path):
     store = RunStore(tmp_path / "home")
     a = store.create_run(TINY, "a")

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from nin_core.network.config import TINY
 from nin_core.network.metrics import MetricPoint, Progress
+from nin_core.runs import live
 from nin_core.runs.live import POLL_S, panel_state, routes
 from nin_core.runs.store import RunStore
 
@@ -140,6 +141,15 @@ def test_plotly_js_is_served_from_the_plotly_package(store):
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/javascript")
     assert response.headers["cache-control"] == "public, max-age=86400"  # loaded once, not on every page
     assert len(response.content) > 1_000_000 and b"plotly.js v" in response.content[:200]
+
+
+def test_plotly_js_comes_compressed_once_and_plain_to_who_asks(store):
+    http = client()
+    compressed = http.get("/api/plotly.min.js", headers={"Accept-Encoding": "gzip"})
+    assert compressed.headers["content-encoding"] == "gzip" and compressed.headers["vary"] == "Accept-Encoding"
+    plain = http.get("/api/plotly.min.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.content == compressed.content  # httpx decompressed it
+    assert live.plotly_gzip() is live.plotly_gzip()  # made once per server
 
 
 def test_under_a_base_path_the_page_asks_the_routes_where_they_are_served(store, base_url_path, monkeypatch,

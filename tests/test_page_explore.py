@@ -46,7 +46,11 @@ def test_a_random_test_image_through_every_layer(nin_home, tmp_path):
     assert WIDE.arch.blocks[0].out_channels > CHANNEL_CAP
     trained(nin_home, tmp_path, WIDE)
     at = open_page()
-    assert any(re.match(r"A test image \(true: \*\*.+\*\*\) → \*\*.+\*\* \(\d+%\)", m.value) for m in at.markdown)
+    pattern = r"A test image \(true: \*\*.+\*\*\) → \*\*.+\*\* \(\d+%\)"
+    [verdict] = [m.value for m in at.markdown if re.match(pattern, m.value)]
+    bars = [bar.proto for bar in at.get("progress")]  # the top three classes, the guess first
+    assert len(bars) == 3 and verdict.split("→ **")[1].split("**")[0] == bars[0].text.split(" · ")[0]
+    assert [bar.value for bar in bars] == sorted((bar.value for bar in bars), reverse=True)
     rows = shape_table(WIDE.arch).rows
     assert [h.split("**")[1] for h in layer_headings(at)] == [f"{r.index} · {r.layer}" for r in rows]
     model = build_model(WIDE.arch)

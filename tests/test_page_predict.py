@@ -81,6 +81,11 @@ def test_demo_model_is_offered_with_its_accuracy(nin_home, tmp_path):
     assert at.file_uploader
 
 
+def top_classes(at: AppTest) -> list[tuple[str, int]]:
+    """The bars of the top classes: (the class's name, its percent as the bar is filled)."""
+    return [(bar.proto.text.split(" · ")[0], bar.proto.value) for bar in at.get("progress")]
+
+
 def test_uploads_predict_and_a_broken_one_gets_a_message(nin_home):
     run_id, _ = finished_run(nin_home)
     at = open_page()
@@ -90,7 +95,8 @@ def test_uploads_predict_and_a_broken_one_gets_a_message(nin_home):
     (warning,) = at.warning
     assert "x.png" in rendered(warning.value) and "not an image" in rendered(warning.value)
     assert any(rendered(m.value).startswith("item.png →") for m in at.markdown)
-    assert len(at.get("plotly_chart")) == 1
+    assert top_classes(at) == sorted(top_classes(at), key=lambda bar: -bar[1])  # three, the most likely first
+    assert len(top_classes(at)) == 3 and top_classes(at)[0][0] in at.markdown[0].value  # the one named
     assert len(at.image) == 2  # the model's view and the class map
     assert "(inverted)" in at.image[0].captions[0]
     # the manual override: don't invert
@@ -106,7 +112,7 @@ def test_random_test_images_show_their_true_labels(nin_home):
     assert not at.exception, at.exception
     verdicts = [m.value for m in at.markdown if "true: **" in m.value]
     assert len(verdicts) == 8
-    assert len(at.get("plotly_chart")) == 8
+    assert len(at.get("progress")) == 8 * 3
 
 
 def test_the_best_model_comes_chosen_and_one_deleted_is_said_to_be_gone(nin_home):

@@ -9,9 +9,10 @@ from PIL import Image
 from nin_core.i18n import _
 from nin_core.lab import explorer
 from nin_core.lab.explorer import CHANNEL_CAP, Exploration, LayerOutput
-from nin_core.network.charts import enlarge, top_k_figure
+from nin_core.network.charts import enlarge
 from nin_core.network.config import ArchConfig
 from nin_core.network.shapes import shape_table
+from ui.top_classes import top_classes
 
 
 def overview(result: Exploration, view: Image.Image, inverted: bool, names: tuple[str, ...], title: str) -> None:
@@ -29,7 +30,7 @@ def overview(result: Exploration, view: Image.Image, inverted: bool, names: tupl
     saliency.image(enlarge(explorer.saliency_overlay(result, view)),
                    caption=_("saliency: |∂ logit of “{name}” / ∂ pixel|").format(name=guess))
     top_p, top_i = probs.topk(min(3, len(names)))
-    bars.plotly_chart(top_k_figure([(_(names[i]), p) for i, p in zip(top_i.tolist(), top_p.tolist(), strict=True)]))
+    top_classes(bars, [(names[i], p) for i, p in zip(top_i.tolist(), top_p.tolist(), strict=True)])
 
 
 def class_maps(result: Exploration, names: tuple[str, ...]) -> None:

@@ -151,17 +151,6 @@ def shape_cost_figure(table: ShapeTable) -> go.Figure:
     return fig
 
 
-def top_k_figure(top_k: list[tuple[str, float]]) -> go.Figure:
-    """The top-k classes as horizontal bars, the most likely on top."""
-    names = [name for name, _ in top_k][::-1]
-    probs = [p for _, p in top_k][::-1]
-    fig = go.Figure(go.Bar(x=probs, y=names, orientation="h", marker_color=PALETTE[0], text=[f"{p:.1%}" for p in probs],
-                           textposition="auto", hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
-    fig.update_layout(xaxis={"range": [0, 1], "tickformat": ".0%"}, height=60 + 32 * len(top_k),
-                      margin={"l": 10, "r": 10, "t": 10, "b": 10})
-    return fig
-
-
 def confusion_figure(confusion: np.ndarray, class_names: tuple[str, ...]) -> go.Figure:
     """Counts of true (rows) against predicted (columns) classes, the diagonal being the right answers. The
     classes' names (``data.CLASS_NAMES``, in English) are shown in the reader's language, as the book gives them."""
