@@ -29,6 +29,7 @@ FIELD_PREFIX = "cfg."  # the training page's fields' keys: cfg.<setting>.v<versi
 def app_navigation():
     """The app's pages, as app.py runs them (and its page settings)."""
     from nin_core.runs.jobs import ensure_worker
+    from ui.prefetch import chart_code
 
     choose_language()
     st.set_page_config(page_title=_("NiN dashboard"), page_icon=":material/hub:", layout="wide")
@@ -36,6 +37,7 @@ def app_navigation():
     # Runs left queued when the machine stopped (or their worker died) start again as soon as anyone looks.
     ensure_worker(get_store())
     language_switch()
+    chart_code()
     return st.navigation([
         st.Page("pages/train.py", title=_("Playground & training"), icon=":material/tune:", default=True),
         st.Page("pages/shapes.py", title=_("Shapes"), icon=":material/table_chart:"),

@@ -148,6 +148,13 @@ def wait_idle(page, timeout: float = LONG) -> None:
         1, timeout=timeout)
 
 
+def wait_charts_loaded_ahead(page) -> None:
+    """Until the tab has loaded Streamlit's chart code ahead (ui/prefetch.py), as it does, when idle, while a person
+    reads the first page."""
+    page.wait_for_function("() => window.ninPrefetched !== undefined", timeout=LONG)
+    page.evaluate("() => window.ninPrefetched")
+
+
 PAGE_TITLES = ["Playground & training", "Shapes", "Predict", "Look inside", "Runs", "Exercises", "Search"]
 
 
