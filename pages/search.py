@@ -34,12 +34,13 @@ st.divider()
 
 @st.fragment(run_every=REFRESH_S if worker_running(store, spec.study) else None)
 def shown_study() -> None:
-    study = parts.pick_study(spec.storage or default_storage(store), spec.study)
+    storage = spec.storage or default_storage(store)
+    study = parts.pick_study(storage, spec.study)
     if study is None:
         return
     if worker_running(store, study.study_name):
         st.caption(":material/autorenew: " + _("a worker started here is adding trials"))
-    parts.study_view(study, store)
+    parts.study_view(study, storage, store)
 
 
 shown_study()

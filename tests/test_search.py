@@ -313,6 +313,19 @@ def _accepts(port: int) -> bool:
         return False
 
 
+def test_the_page_draws_the_figures_again_exactly_when_a_trial_started_reported_or_ended():
+    study = optuna.create_study(direction="maximize")
+    seen = [search.version(study)]
+    trial = study.ask({"lr": optuna.distributions.FloatDistribution(0.01, 0.5)})
+    seen.append(search.version(study))
+    trial.report(0.5, 1)
+    seen.append(search.version(study))
+    assert search.version(study) == seen[-1]  # nothing new: the same figures
+    study.tell(trial, 0.6)
+    seen.append(search.version(study))
+    assert len(set(seen)) == len(seen)
+
+
 def test_pruning_waits_out_nins_slow_start():
     """A trial at chance after its first epoch that ends best survives successive halving in every order: the
     pruner judges from epoch 2 on. (Judged from epoch 1 it was pruned whenever a quick starter came before it.)"""

@@ -26,6 +26,7 @@ from nin_core.lab.search import (
     study_names,
     trials_table,
     validation_ready,
+    version,
 )
 from nin_core.network.config import PRESETS, SETTINGS, ConfigError, ConfigIssue, RunConfig
 from nin_core.runs import jobs
@@ -158,7 +159,14 @@ def pick_study(storage: str, wanted: str) -> optuna.Study | None:
     return optuna.load_study(study_name=name, storage=open_storage(storage))
 
 
-def study_view(study: optuna.Study, store: RunStore) -> None:
+@st.cache_data(max_entries=8, show_spinner=False)
+def _figures(_study: optuna.Study, storage: str, name: str, drawn_from: tuple, lang: str) -> dict:
+    """Optuna's figures of a study, made again only when its trials changed: while a worker adds trials the page
+    reruns every few seconds, and each set of figures is a third of a second of CPU beside the trial training."""
+    return figures(_study)
+
+
+def study_view(study: optuna.Study, storage: str, store: RunStore) -> None:
     """The study's trials, Optuna's figures and its best trial."""
     trials = trials_table(study)
     states = [t["state"] for t in trials]
@@ -167,7 +175,7 @@ def study_view(study: optuna.Study, store: RunStore) -> None:
     st.caption(ngettext("{count} trial: {states}", "{count} trials: {states}", len(trials)).format(
         count=len(trials), states=counts))
     best_trial(study, store)
-    drawn = figures(study)
+    drawn = _figures(study, storage, study.study_name, version(study), language())
     columns = st.columns(2)
     for i, (title, figure) in enumerate(drawn.items()):
         with columns[i % 2]:

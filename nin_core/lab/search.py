@@ -574,7 +574,13 @@ def trials_table(study: optuna.Study) -> list[dict[str, Any]]:
     return [{"trial": t.number, "state": t.state.name.lower(), "validation acc": t.value,
              "epochs": len(t.intermediate_values), "run": t.user_attrs.get("run_id"),
              **{k: format_value(v) if not isinstance(v, float) else v for k, v in t.params.items()}}
-            for t in study.trials]
+            for t in study.get_trials(deepcopy=False)]
+
+
+def version(study: optuna.Study) -> tuple:
+    """What the figures and the table of a study are drawn from: it changes when a trial starts, reports an epoch or
+    ends."""
+    return tuple((t.number, t.state, len(t.intermediate_values)) for t in study.get_trials(deepcopy=False))
 
 
 # The figures' headings on the page (in English, as keys; the page shows them translated).
@@ -594,7 +600,7 @@ def figures(study: optuna.Study) -> dict[str, Any]:
     why it cannot be drawn yet (a str, in the reader's language). Their texts are in the reader's language."""
     from optuna import visualization as vis
 
-    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     drawn: dict[str, Any] = {}
     for title, plot, needs in ((HISTORY, vis.plot_optimization_history, 1),
                                (INTERMEDIATE, vis.plot_intermediate_values, 0),
@@ -617,7 +623,7 @@ def figures(study: optuna.Study) -> dict[str, Any]:
 
 def _mark_pruned(study: optuna.Study, figure: Any) -> None:
     """A pruned trial's curve, cut where it was pruned, is dotted and says so (Optuna draws it as any other)."""
-    pruned = {f"Trial{t.number}" for t in study.trials if t.state == TrialState.PRUNED}
+    pruned = {f"Trial{t.number}" for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))}
     for trace in getattr(figure, "data", ()):
         if trace.name in pruned:
             trace.update(name=f"{trace.name} (pruned)", line={"dash": "dot"})
