@@ -631,6 +631,8 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--minutes", type=float, help=_("start no trial after this many minutes"))
     p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help=_("the sampler (default: tpe)"))
     p.add_argument("--pruner", choices=PRUNERS, default="asha", help=_("asha: successive halving"))
+    p.add_argument("--base-first", action="store_true",
+                   help=_("a new study's first trial: the base configuration's own values of the searched settings"))
     p.add_argument("--storage", help=_("where the study lives, shared by every worker: an SQLAlchemy URL "
                                        "(postgresql://user@host/db, mysql://…, sqlite:///file) or journal:PATH "
                                        "(default: search.db beside the run store)"))
@@ -654,7 +656,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         if issues:
             raise ConfigError(issues)
         spec = SearchSpec(args.study, tuple(p for p, _ in parsed if p), _load_config(args), args.sampler,
-                          args.pruner, trials, args.minutes, args.storage)
+                          args.pruner, trials, args.minutes, args.storage, args.base_first)
     else:
         spec = replace(stored_spec(args.study, args.storage or default_storage(store)), sampler=args.sampler,
                        pruner=args.pruner, trials=trials, minutes=args.minutes, storage=args.storage)

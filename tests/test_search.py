@@ -313,6 +313,19 @@ def _accepts(port: int) -> bool:
         return False
 
 
+def test_a_study_asked_to_try_the_base_first_starts_with_the_base_values_in_its_space(store):
+    base = TINY.with_overrides(lr=0.02, batch_size=64)
+    params = tuple(parse_param(text)[0] for text in ("lr=0.01..0.5:log", "batch_size=128,256", "batch_norm"))
+    spec = SearchSpec("first", params, search.validation_ready(base)[0], base_first=True)
+    [first] = search.open_study(spec, store).trials
+    # batch 64 is not among the choices: sampled, not forced
+    assert first.state == TrialState.WAITING
+    assert first.system_attrs["fixed_params"] == {"lr": 0.02, "batch_norm": TINY.arch.batch_norm}
+    assert len(search.open_study(spec, store).trials) == 1  # another worker opening it adds nothing
+    assert "--base-first" in search.worker_args(spec, Path("base.json"))
+    assert not search.open_study(SearchSpec("plain", params, spec.base), store).trials
+
+
 def test_the_page_draws_the_figures_again_exactly_when_a_trial_started_reported_or_ended():
     study = optuna.create_study(direction="maximize")
     seen = [search.version(study)]

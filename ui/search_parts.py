@@ -124,6 +124,9 @@ def search_form(playground: RunConfig) -> tuple[SearchSpec, list[ConfigIssue]]:
     trials = trials_col.number_input(_("Trials"), min_value=1, max_value=1000, value=10, key="nin.search.trials")
     minutes = minutes_col.number_input(_("Minutes (0: no limit)"), min_value=0.0, value=0.0, step=5.0,
                                        key="nin.search.minutes", help=_("no trial starts after this long"))
+    base_first = st.toggle(_("Try the base configuration first"), key="nin.search.base_first",
+                           help=_("a new study's first trial is the base configuration's own values of the searched "
+                                  "settings: the search then says whether anything beats them"))
     study_col, storage_col = st.columns([1, 2])
     study = study_col.text_input(_("Study"), "search", key="nin.search.study",
                                  help=_("the same name continues a study"))
@@ -133,7 +136,7 @@ def search_form(playground: RunConfig) -> tuple[SearchSpec, list[ConfigIssue]]:
                                             "`postgresql://user@host/db`, `mysql://…`, `journal:PATH` — every machine "
                                             "given it adds trials to the study"))
     spec = SearchSpec(study.strip(), tuple(params), base, sampler, pruner, int(trials), float(minutes) or None,
-                      storage.strip() or None)
+                      storage.strip() or None, base_first)
     if not issues:
         issues = spec_issues(SearchSpec(**{**spec.__dict__, "base": validation_ready(base)[0]}))
     return spec, issues

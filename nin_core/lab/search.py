@@ -182,11 +182,12 @@ class SearchSpec:
     trials: int | None = 20
     minutes: float | None = None
     storage: str | None = None
+    base_first: bool = False  # a new study's first trial: the base's own values (base_values)
 
     def to_dict(self) -> dict[str, Any]:
         return {"study": self.study, "params": [p.text for p in self.params], "base": self.base.to_dict(),
                 "sampler": self.sampler, "pruner": self.pruner, "trials": self.trials, "minutes": self.minutes,
-                "storage": self.storage}
+                "storage": self.storage, "base_first": self.base_first}
 
 
 def validation_ready(base: RunConfig) -> tuple[RunConfig, str | None]:
@@ -331,6 +332,8 @@ def open_study(spec: SearchSpec, store: RunStore, *, grace_s: int = GRACE_S) -> 
         # The base first: a worker that finds the space finds the base too.
         study.set_user_attr("base", spec.base.to_dict())
         study.set_user_attr("space", [p.text for p in spec.params])
+        if spec.base_first and spec.sampler != "grid" and (values := base_values(spec)):  # a grid tries them all
+            study.enqueue_trial(values, skip_if_exists=True)  # once, however many workers create it at once
     elif sorted(kept) != sorted(p.text for p in spec.params):
         raise ConfigError([ConfigIssue("study", _("{study} exists with another space ({space}): give that space, "
                                                   "or another study name").format(study=repr(spec.study),
@@ -339,6 +342,14 @@ def open_study(spec: SearchSpec, store: RunStore, *, grace_s: int = GRACE_S) -> 
         raise ConfigError([ConfigIssue("study", _("{study} exists with another base configuration: give the same "
                                                   "one, or another study name").format(study=repr(spec.study)))])
     return study
+
+
+def base_values(spec: SearchSpec) -> dict[str, Any]:
+    """The base configuration's own values of the searched settings, those inside their range or among their
+    choices (the others are sampled): tried first, the search says whether anything beats what one has."""
+    values = {p.name: spec.base.get(p.name) for p in spec.params}
+    return {p.name: values[p.name] for p in spec.params
+            if (values[p.name] in p.choices if p.choices else p.low <= values[p.name] <= p.high)}
 
 
 def stored_spec(study_name: str, storage: str, **budget: Any) -> SearchSpec:
@@ -524,6 +535,7 @@ def worker_args(spec: SearchSpec, base_file: Path) -> list[str]:
             "--sampler", spec.sampler, "--pruner", spec.pruner]
     args += ["--trials", str(spec.trials)] if spec.trials else []
     args += ["--minutes", f"{spec.minutes:g}"] if spec.minutes else []
+    args += ["--base-first"] if spec.base_first else []
     return args + (["--storage", spec.storage] if spec.storage else [])
 
 
