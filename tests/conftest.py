@@ -47,10 +47,16 @@ def rendered(markdown: str) -> str:
     return unescape(re.sub(r"<[^>]+>", "", html)).strip()
 
 
+def live_panels(at) -> list[dict]:
+    """What the page gave its live panels to draw (the components' data); the app's other component, which loads
+    chart code ahead (ui/prefetch.py), left out."""
+    return [json.loads(c.proto.json) for c in at.get("bidi_component") if c.proto.component_name == "nin_live_panel"]
+
+
 def live_panel(at) -> dict:
-    """What the training page gave its live panel to draw (the component's data)."""
-    (panel,) = at.get("bidi_component")
-    return json.loads(panel.proto.json)
+    """What the training page gave its live panel to draw."""
+    (panel,) = live_panels(at)
+    return panel
 
 
 @pytest.fixture

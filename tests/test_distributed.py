@@ -67,8 +67,11 @@ def test_two_gloo_processes_train_like_one(tmp_path, nin_home):
     model, saved, meta = load_model(run.checkpoint)
     assert saved == CONFIG and meta["epoch"] == 2
     single_model, _, _ = load_model(alone.checkpoint)
+    # Rounding apart, the same weights: each tensor within a hundredth of its spread of the single process's (the
+    # gap seen: at most 0.4 %, varying with the host's kernels; the same single run with a step 20 % larger ends
+    # 15 % of a spread away).
     for (name, w), w_alone in zip(model.state_dict().items(), single_model.state_dict().values(), strict=True):
-        assert torch.allclose(w, w_alone, rtol=1e-3, atol=1e-4), name
+        assert float((w - w_alone).abs().max()) <= 0.01 * float(w_alone.std()), name
 
 
 RANK_SCRIPT = """

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import live_panel
+from conftest import live_panels
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from streamlit.testing.v1 import AppTest
@@ -88,8 +88,8 @@ def shown(at: AppTest) -> list[str]:
     texts += [m.proto.help for m in at.metric] + [b.proto.label for b in at.get("download_button")]
     texts += [line for e in at.success for line in e.value.split("  \n")]
     texts = [t for t in texts if t and not CLOSING.match(t) and "examples/sec" not in t]
-    if at.get("bidi_component"):
-        texts += panel_words(live_panel(at))
+    for state in live_panels(at):
+        texts += panel_words(state)
     return texts
 
 

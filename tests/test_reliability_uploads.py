@@ -265,7 +265,7 @@ def test_page_predicts_the_whole_corpus_in_one_batch_and_stays_up(corpus, checkp
         else:
             assert name not in predicted and len(mine) == 1, (name, warnings)
             assert "\n" not in mine[0] and words in mine[0]
-    assert len(at.get("plotly_chart")) == len(predicted)
+    assert len(at.get("progress")) == 3 * len(predicted)  # each prediction's three most likely classes
     # The same words as the CLI's, file for file (the CLI names the file by its path).
     cli = [r["error"].replace(f"{cli_batch['folder']}{os.sep}", "") for r in json.loads(cli_batch["stdout"])
            if r.get("error")]
