@@ -9,7 +9,8 @@ and the command line each read theirs: the app sets it at the start of every run
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from functools import cache
 from pathlib import Path
@@ -79,17 +80,24 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return _catalog(language()).ngettext(singular, plural, n)
 
 
+@contextmanager
+def in_language(lang: str) -> Iterator[None]:
+    """The block in ``lang``; after it, the language there was before."""
+    token = set_language(lang)
+    try:
+        yield
+    finally:
+        reset_language(token)
+
+
 def format_in_language(format_func: Callable[[Any], str]) -> Callable[[Any], str]:
     """A widget's ``format_func`` that writes in the current language wherever it is called later: Streamlit's
     AppTest calls it again outside the script run (to find a choice among the labels), where no language is set."""
     lang = language()
 
     def formatted(value: Any) -> str:
-        token = set_language(lang)
-        try:
+        with in_language(lang):
             return format_func(value)
-        finally:
-            reset_language(token)
 
     return formatted
 

@@ -60,6 +60,15 @@ def live_panel(at) -> dict:
 
 
 @pytest.fixture
+def chinese():
+    """The test in Chinese (the process's own language: a page run sets its own)."""
+    from nin_core.i18n import in_language
+
+    with in_language("zh"):
+        yield
+
+
+@pytest.fixture
 def fixed_threads(monkeypatch) -> None:
     """Training in this test keeps torch's thread count: OMP_NUM_THREADS set turns the tuner off (threads.py), so
     runs that are compared do the same sums in the same order, however busy the machine."""

@@ -65,7 +65,9 @@ def test_a_group_of_one_reads_as_its_run(store):
     assert group_label(group) == f"#{run_id} alone"
 
 
-def test_a_group_stopped_half_way_or_mixing_ends_says_so_in_one_line(store):
+def stopped_and_mixed(store: RunStore) -> tuple[list[int], dict]:
+    """Two groups of three seeds: ``stopped`` (one finished, one stopped half way, one stopped before it started)
+    and ``mixed`` (two finished, one diverged); the runs of ``mixed`` and the groups by name."""
     stopped = queue_group(store, TINY.with_overrides(repeats=3), "stopped")
     ended(store, stopped[0], 0.7)
     ended(store, stopped[1], 0.6, RunStatus.STOPPED)
@@ -74,7 +76,11 @@ def test_a_group_stopped_half_way_or_mixing_ends_says_so_in_one_line(store):
     ended(store, mixed[0], 0.7)
     ended(store, mixed[1], 0.72)
     ended(store, mixed[2], None, RunStatus.DIVERGED)
-    by_name = {g.name: g for g in group_runs(store.list_runs())}
+    return mixed, {g.name: g for g in group_runs(store.list_runs())}
+
+
+def test_a_group_stopped_half_way_or_mixing_ends_says_so_in_one_line(store):
+    _mixed, by_name = stopped_and_mixed(store)
     assert by_name["stopped"].problems() == "2 stopped of 3 runs: its figures are over the 2 runs with a test accuracy"
     assert by_name["mixed"].problems() == "1 diverged of 3 runs: its figures are over the 2 runs with a test accuracy"
     assert by_name["mixed"].status_text() == "2 finished · 1 diverged"

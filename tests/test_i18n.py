@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from nin_core import ROOT
 from nin_core.cli import main
-from nin_core.i18n import LOCALE_DIR, _, language_of, reset_language, set_language
+from nin_core.i18n import LOCALE_DIR, _, in_language, language_of
 from nin_core.network.config import SETTINGS, RunConfig
 
 PO = LOCALE_DIR / "zh" / "LC_MESSAGES" / "messages.po"
@@ -100,14 +100,11 @@ def test_language_of_a_locale():
 
 
 def test_messages_follow_the_language_and_english_is_the_source():
-    token = set_language("zh")
-    try:
+    with in_language("zh"):
         assert _("Learning rate") == "学习率" and _("") == ""
         issues = RunConfig().with_overrides(lr=-1.0, warmup_epochs=20.0).validate()
         assert [i.field for i in issues] == ["train.lr", "train.warmup_epochs"]
         assert all(CJK.search(i.message) for i in issues), issues
-    finally:
-        reset_language(token)
     assert _("Learning rate") == "Learning rate"
 
 

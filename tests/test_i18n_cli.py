@@ -11,7 +11,7 @@ from test_i18n import CJK, english_words
 from test_page_runs import finished_run
 
 from nin_core.cli import COMMANDS, _print_progress, _report, main
-from nin_core.i18n import reset_language, set_language
+from nin_core.i18n import in_language
 from nin_core.network.config import TINY
 from nin_core.network.hints import STOPPED_BEFORE_START
 from nin_core.network.metrics import Phase, Progress
@@ -135,12 +135,9 @@ def test_no_runs_yet(capsys, monkeypatch, nin_home):
     ("en", "\r[run 3, training] epoch 2/10 batch 5/100 loss 0.500 acc 0.812 test acc 0.790 ETA 42s   "),
 ])
 def test_the_progress_line_in_the_language(capsys, lang, said):
-    token = set_language(lang)
-    try:
+    with in_language(lang):
         _print_progress(Progress(phase=Phase.TRAINING, epoch=2, epochs=10, batch=5, batches=100, train_loss=0.5,
                                  train_acc=0.8123, test_acc=0.79, eta_s=42.0), run_id=3)
-    finally:
-        reset_language(token)
     assert capsys.readouterr().err == said
 
 
@@ -150,11 +147,8 @@ def test_a_runs_end_keeps_the_seeds_closing_lines_and_says_the_rest_in_the_langu
     store.finish(stopped, RunStatus.STOPPED, message=STOPPED_BEFORE_START)
     printed = {}
     for lang in ("zh", "en"):
-        token = set_language(lang)
-        try:
+        with in_language(lang):
             assert _report(done) == 0 and _report(store.get_run(stopped)) == 1
-        finally:
-            reset_language(token)
         printed[lang] = capsys.readouterr()
     closing = "loss 0.700, train acc 0.700, test acc 0.800\n900.0 examples/sec on cpu\n"
     assert printed["zh"].out == printed["en"].out == closing

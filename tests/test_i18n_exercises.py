@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 from test_exercises import SEEDS, SMALL, ended_group, ended_run, with_checkpoints
 from test_i18n import CJK, english_words, everything_shown, page_in
 
-from nin_core.i18n import _, reset_language, set_language
+from nin_core.i18n import _, in_language
 from nin_core.lab import exercises as exs
 
 # d2l-zh, chapter_convolutional-modern/nin.md, 练习 (its $1\times 1$ written as the page writes it, 1×1).
@@ -19,13 +19,6 @@ BOOK = {1: "调整NiN的超参数，以提高分类准确性。",
 # Names kept in Chinese, beside those test_i18n lets pass: Welch's test (the noise's words), the book's editions
 # (d2l-zh, d2l-en), its device (cuda:0), a file format (CSV), the test's device (conftest's fake_throughput).
 KEPT = {"Welch", "CI", "p", "zh", "en", "cuda", "CSV", "fake"}
-
-
-@pytest.fixture
-def chinese():
-    token = set_language("zh")
-    yield
-    reset_language(token)
 
 
 def english_left(texts: list[str]) -> dict[str, list[str]]:
@@ -61,12 +54,9 @@ def test_a_conclusion_in_english_and_in_chinese_from_the_same_runs(store):
     english = exs.conclusion(ex, frame)
     assert english.startswith("So far (3 of 4 variants): Against two 1×1 convs (the chapter) (test acc 0.700 ± 0.010 "
                               "(3 runs)") and not CJK.search(english)
-    token = set_language("zh")
-    try:
+    with in_language("zh"):
         chinese = exs.conclusion(ex, frame)
         table = exs.display_frame(frame)
-    finally:
-        reset_language(token)
     assert chinese.startswith("目前（4 个变体中的 3 个）：与两个 1×1 卷积（本节）（测试准确率 0.700 ± 0.010"), chinese
     assert "无 1×1 卷积：+0.100" in chinese and "：更好；参数 −26 %" in chinese, chinese
     assert "一个 1×1 卷积：+0.003" in chinese and "：在噪声范围内；参数 −13 %" in chinese, chinese
@@ -108,14 +98,11 @@ def test_a_mixed_status_and_what_went_wrong_in_each_language(store):
     assert row["status"] == "2 finished · 1 stalled at 2.303"
     assert row["went wrong"] == "1 of 3 runs stalled at loss 2.303, every class map zero"
     assert exs.display_frame(frame)["went wrong"].iloc[0] == row["went wrong"]
-    token = set_language("zh")
-    try:
+    with in_language("zh"):
         shown = exs.display_frame(frame)
         assert shown["状态"].iloc[0] == "2 次已完成 · 1 次停滞于 2.303"
         assert shown["出现的问题"].iloc[0] == "3 次运行中有 1 次停滞于损失 2.303，所有类别图均为零"
         assert shown["运行数"].iloc[0] == "3/3"
-    finally:
-        reset_language(token)
 
 
 def test_the_resource_conclusion_in_chinese(chinese):
@@ -177,11 +164,8 @@ def with_every_kind_of_result(store) -> None:
 def test_the_exercises_page_reads_in_one_language(exercise_page, store, lang):
     with_every_kind_of_result(store)
     # AppTest calls a selectbox's format_func again in this thread when it runs the page once more: in its language
-    token = set_language(lang)
-    try:
+    with in_language(lang):
         page_in_one_language(exercise_page(lang), lang)
-    finally:
-        reset_language(token)
 
 
 def page_in_one_language(at: AppTest, lang: str) -> None:

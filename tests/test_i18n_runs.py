@@ -8,17 +8,16 @@ import re
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_groups import ended
+from test_groups import ended, stopped_and_mixed
 from test_i18n import CJK, english_words, everything_shown, page_in
 from test_page_runs import finished_run
 
-from nin_core.i18n import reset_language, set_language
 from nin_core.lab.exercises import exercise
 from nin_core.network.config import TINY
 from nin_core.network.metrics import Phase
 from nin_core.network.status import RunStatus
 from nin_core.runs.charts import differences, group_label
-from nin_core.runs.groups import group_runs, queue_group
+from nin_core.runs.groups import queue_group
 from nin_core.runs.noise import compare, spread
 
 # Run names are typed by people and stay as they are: these are among the names test_i18n lets pass.
@@ -29,13 +28,6 @@ FORMATS = {"JSON"}  # a file format's name, as the download's label gives it (�
 def english_left(texts: list[str]) -> str:
     left = {t: words for t in texts if (words := [w for w in english_words(t) if w not in FORMATS])}
     return "\n".join(f"{t!r}: {w}" for t, w in left.items())
-
-
-@pytest.fixture
-def chinese():
-    token = set_language("zh")
-    yield
-    reset_language(token)
 
 
 # --- computed text -----------------------------------------------------------------------------------------
@@ -65,15 +57,7 @@ def test_the_noise_verdicts_in_chinese(chinese):
 
 
 def test_a_groups_status_problems_and_comparison_in_chinese(store, chinese):
-    stopped = queue_group(store, TINY.with_overrides(repeats=3), "stopped")
-    ended(store, stopped[0], 0.7)
-    ended(store, stopped[1], 0.6, RunStatus.STOPPED)
-    store.finish(stopped[2], RunStatus.STOPPED)
-    mixed = queue_group(store, TINY.with_overrides(repeats=3), "mixed")
-    ended(store, mixed[0], 0.7)
-    ended(store, mixed[1], 0.72)
-    ended(store, mixed[2], None, RunStatus.DIVERGED)
-    by_name = {g.name: g for g in group_runs(store.list_runs())}
+    mixed, by_name = stopped_and_mixed(store)
     assert by_name["mixed"].status_text() == "已完成 2 个 · 已发散 1 个"
     assert by_name["stopped"].problems() == "3 个运行中已停止 2 个：其数值基于有测试准确率的 2 个运行"
     assert group_label(by_name["mixed"]) == f"#{mixed[0]}–{mixed[-1]} mixed（3 个种子）"

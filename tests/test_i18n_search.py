@@ -5,7 +5,6 @@ search space's problems, a layer's description, why an input size breaks the net
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 
 import pytest
 import torch
@@ -13,23 +12,12 @@ from conftest import widget
 from streamlit.testing.v1 import AppTest
 from test_i18n import CJK, english_words, everything_shown, page_in
 
-from nin_core.i18n import reset_language, set_language
+from nin_core.i18n import in_language
 from nin_core.lab import search
 from nin_core.lab.search import SearchSpec, parse_param
 from nin_core.network.config import CPU, SEED, TINY
 from nin_core.network.geometry import size_problem
 from nin_core.network.shapes import shape_table
-
-
-@contextmanager
-def reading(lang: str):
-    """The language in the test's own thread too: AppTest calls a selectbox's format_func there on a rerun, to
-    send the chosen label as the browser would (in the page's language)."""
-    token = set_language(lang)
-    try:
-        yield
-    finally:
-        reset_language(token)
 
 
 def assert_in_one_language(texts: list[str], lang: str) -> None:
@@ -82,8 +70,7 @@ def test_the_search_page_with_a_study_reads_in_one_language(lang, finished_study
 def test_the_search_form_and_its_problems_read_in_one_language(lang, nin_home):
     at = search_page(lang)
     field = "学习率（`lr`）" if lang == "zh" else "Learning rate (lr)"
-    with reading(lang):
-        widget(at, "text_input", field).set_value("0.5..0.01").run()
+    widget(at, "text_input", field).set_value("0.5..0.01").run()
     assert not at.exception, at.exception
     assert len(at.error) == 1
     assert ("颠倒" in at.error[0].value) == (lang == "zh")
@@ -91,8 +78,7 @@ def test_the_search_form_and_its_problems_read_in_one_language(lang, nin_home):
 
 
 def test_a_search_space_problem_in_chinese_and_in_english():
-    token = set_language("zh")
-    try:
+    with in_language("zh"):
         problems = [parse_param(text)[1] for text in ("lr=0.5..0.01", "lr=0.01..0.01", "lr=0..0.5:log", "zz",
                                                       "lr=0.1..1:ln")]
         assert all(p is not None and CJK.search(p.message) for p in problems), problems
@@ -100,20 +86,14 @@ def test_a_search_space_problem_in_chinese_and_in_english():
         issues = search.spec_issues(SearchSpec("", (), TINY, sampler="x", trials=0))
         assert {i.field for i in issues} >= {"study", "sampler", "trials", "params"}
         assert all(CJK.search(i.message) for i in issues), issues
-    finally:
-        reset_language(token)
     assert parse_param("lr=0.5..0.01")[1].message == "the range 0.5..0.01 is reversed: write the low end first"
 
 
 def test_a_study_of_another_space_is_refused_in_the_readers_language(store):
     search.open_study(SearchSpec("s", (parse_param("head")[0],), search.validation_ready(TINY)[0]), store)
     other = SearchSpec("s", (parse_param("lr=0.001..0.01:log")[0],), search.validation_ready(TINY)[0])
-    token = set_language("zh")
-    try:
-        with pytest.raises(search.ConfigError) as refused:
-            search.open_study(other, store)
-    finally:
-        reset_language(token)
+    with in_language("zh"), pytest.raises(search.ConfigError) as refused:
+        search.open_study(other, store)
     assert [i.message for i in refused.value.issues] == [
         "'s' 已存在，但搜索空间不同（head=gap,fc）：请给出那个空间，或换一个研究名称"]
 
@@ -147,8 +127,7 @@ def test_the_shapes_tables_cells_read_in_one_language(lang, nin_home):
     cells = everything_shown(at)
     assert any("NiN" in c for c in cells)
     assert_in_one_language(cells, lang)
-    with reading(lang):
-        at.number_input[0].set_value(40).run()  # too small for the seed: the failing layer's row says why
+    at.number_input[0].set_value(40).run()  # too small for the seed: the failing layer's row says why
     assert not at.exception, at.exception
     cells = everything_shown(at)
     assert at.error and len(at.dataframe[0].value.columns) == 8  # the problem's column
@@ -160,11 +139,8 @@ def test_the_shapes_tables_cells_read_in_one_language(lang, nin_home):
                                     CPU.with_overrides(pointwise_convs=0)])
 def test_every_layer_description_in_chinese_and_in_english(config):
     english = [r.description for r in shape_table(config.arch).rows]
-    token = set_language("zh")
-    try:
+    with in_language("zh"):
         chinese = [r.description for r in shape_table(config.arch).rows]
-    finally:
-        reset_language(token)
     assert not {d: english_words(d) for d in chinese if english_words(d)}
     assert not [d for d in english if CJK.search(d)]
     assert [r.layer for r in shape_table(config.arch).rows] == [type(m).__name__ for m in _model(config)]
@@ -180,25 +156,19 @@ def _model(config):
 def test_the_seeds_first_block_and_a_size_too_small_in_both_languages():
     assert shape_table(SEED.arch).rows[0].description == (
         "NiN block 1: 11×11 conv, stride 4, pad 0, then two 1×1 convs, 96 ch")
-    token = set_language("zh")
-    try:
+    with in_language("zh"):
         assert shape_table(SEED.arch).rows[0].description == (
             "NiN 块 1：11×11 卷积，步幅 4，填充 0，之后是两个 1×1 卷积，96 通道")
         problem = size_problem(SEED.arch, 40)
-    finally:
-        reset_language(token)
     assert problem is not None and problem.startswith("对这个架构来说，缩放尺寸 40 太小：它至少需要 ")
     assert not english_words(problem)
     assert size_problem(SEED.arch, 40).startswith("resize 40 is too small for this architecture: it needs at least ")
 
 
 def test_the_shape_tables_text_for_the_shell_in_chinese():
-    token = set_language("zh")
-    try:
+    with in_language("zh"):
         text = shape_table(SEED.arch).to_text()
         failing = shape_table(SEED.arch, 40).to_text()
-    finally:
-        reset_language(token)
     header = text.splitlines()[1]
     assert header.split() == ["#", "层", "输出形状", "参数", "乘加", "感受野", "说明"]
     assert "总计：1,992,166 个参数" in text and text.endswith("最小的有效输入：67 px")

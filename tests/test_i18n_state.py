@@ -4,7 +4,6 @@ configuration file's upload, a link's issues, the model picker's labels, the dat
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from conftest import APP, rendered
 from streamlit.testing.v1 import AppTest
 from test_i18n import CJK, english_words, page_in
 
-from nin_core.i18n import reset_language, set_language
+from nin_core.i18n import in_language
 from nin_core.network import hints
 from nin_core.network.config import TINY, RunConfig
 from nin_core.network.data import DataNotFoundError, find_dataset
@@ -22,16 +21,6 @@ from nin_core.network.train import slow_start_hint, stalled_hint
 from nin_core.runs.models import ModelChoice
 from nin_core.runs.urlconfig import decode
 
-
-@contextmanager
-def language(lang: str):
-    token = set_language(lang)
-    try:
-        yield
-    finally:
-        reset_language(token)
-
-
 # --- a run's message and hint: stored in English, shown in the reader's language --------------------------------
 
 def test_a_stored_hint_and_message_read_in_both_languages():
@@ -39,7 +28,7 @@ def test_a_stored_hint_and_message_read_in_both_languages():
     message = hints.STALLED.format(epoch=1, batches=5, loss="2.303", accuracy="0.100")
     assert not CJK.search(hint) and not CJK.search(message)
     assert shown_message(hint) == hint and shown_message(message) == message  # English: as stored
-    with language("zh"):
+    with in_language("zh"):
         assert stalled_hint(10) == hint  # the store stays English on a Chinese page too
         shown_hint, shown = shown_message(hint), shown_message(message)
         assert "ln 10 = 2.303" in shown_hint and "（0.100）" in shown_hint and "学习率" in shown_hint
@@ -67,7 +56,7 @@ def test_every_trainer_template_is_told_apart():
 # --- a link's issues -------------------------------------------------------------------------------------------
 
 def test_a_links_issues_read_in_chinese():
-    with language("zh"):
+    with in_language("zh"):
         decoded = decode({"preset": "nope", "lr": "fast", "blocks": "96-x"}, default="tiny")
     issues = {i.field: i.message for i in decoded.unreadable}
     assert sorted(issues) == ["blocks", "lr", "preset"]
@@ -86,7 +75,7 @@ def test_model_choice_labels_read_in_chinese_and_keep_their_value():
     stopped = ModelChoice("#4 other (stopped)", Path("y.pt"), None, 4, False, "other", RunStatus.STOPPED)
     demo = ModelChoice("Demo model (test acc 90.0%)", Path("demo.pt"), 0.9)
     assert [c.shown_label for c in (run, stopped, demo)] == [c.label for c in (run, stopped, demo)]
-    with language("zh"):
+    with in_language("zh"):
         assert run.shown_label == "#3 my run（已完成，测试准确率 91.0%）"
         assert stopped.shown_label == "#4 other（已停止）"
         assert demo.shown_label == "演示模型（测试准确率 90.0%）"
@@ -172,7 +161,7 @@ def test_the_configuration_files_buttons_read_in_english(nin_home):
 def test_data_and_device_messages_read_in_both_languages(tmp_path):
     from nin_core.network.devices import resolve_device
 
-    with language("zh"):
+    with in_language("zh"):
         with pytest.raises(DataNotFoundError) as caught:
             find_dataset(tmp_path / "typo")
         message = str(caught.value)

@@ -19,7 +19,7 @@ from test_continue import ended_run
 from test_i18n import CJK, english_words, everything_shown, page_in
 from test_page_runs import finished_run
 
-from nin_core.i18n import reset_language, set_language
+from nin_core.i18n import in_language
 from nin_core.network.config import SEED, TINY
 from nin_core.network.hints import CPU_THREADS, DIVERGED, DIVERGED_HINT, STOPPED_WAITING
 from nin_core.network.metrics import MetricPoint, Phase, Progress
@@ -37,13 +37,6 @@ CHANGES = {"zh": "相对 **", "en": "Changed from "}  # the caption of changes f
 KEY_IN_OPTION = re.compile(r"（(" + "|".join(SWEEPABLE) + r")）$")
 # The seed's closing lines (loss …, train acc …, test acc … / … examples/sec on …) stay as the book prints them.
 CLOSING = re.compile(r"^loss [0-9.]+, train acc [0-9.]+, test acc [0-9.]+$|^[0-9.,]+ examples/sec on \S+$")
-
-
-@pytest.fixture
-def chinese():
-    token = set_language("zh")
-    yield
-    reset_language(token)
 
 
 @pytest.fixture
@@ -293,15 +286,12 @@ def test_sweep_problems_in_each_language():
     assert sweep_messages(("lr", "")) == ["give at least one value, separated by commas"]
     assert sweep_messages(("lr", " ".join(str(i / 100) for i in range(1, 18)))) == [
         "17 runs is more than 16: use fewer values"]
-    token = set_language("zh")
-    try:
+    with in_language("zh"):
         assert sweep_messages(("lr", "0.1 0.1"), ("lr", "0.2")) == ["被选了两次：请选择两个不同的设置"]
         assert sweep_messages(("lr", "0.1 0.1")) == ["0.1 列出了两次"]
         assert sweep_messages(("nope", "1")) == ["'nope' 不能扫描；请从 " + ", ".join(SWEEPABLE) + " 中选择"]
         assert sweep_messages(("lr", " ".join(str(i / 100) for i in range(1, 18)))) == [
             "17 个运行超过了 16 个：请减少取值"]
-    finally:
-        reset_language(token)
 
 
 def test_why_a_run_cannot_continue_in_each_language(store):
@@ -312,14 +302,11 @@ def test_why_a_run_cannot_continue_in_each_language(store):
         f"run {live} is running: only a stopped, interrupted or finished run can continue"]
     assert jobs.continue_issues(store, store.get_run(ended), 1)[0] == [
         f"run {ended} has trained 1 epochs: give a total above that, got 1"]
-    token = set_language("zh")
-    try:
+    with in_language("zh"):
         assert jobs.continue_issues(store, store.get_run(live), 5)[0] == [
             f"运行 {live} 训练中：只有已停止、已中断或已完成的运行才能继续"]
         assert jobs.continue_issues(store, store.get_run(ended), 1)[0] == [
             f"运行 {ended} 已训练了 1 个迭代周期：请给出比它大的总数，收到的是 1"]
-    finally:
-        reset_language(token)
 
 
 def test_the_estimate_in_each_language(cpu_rate):
@@ -330,10 +317,7 @@ def test_the_estimate_in_each_language(cpu_rate):
     assert estimate.takes_hours
     assert re.fullmatch(r"about .+ for its 3 seeds", estimate.text), estimate.text
     assert estimate.warning.startswith(f"These runs would take **{estimate.text}** on CPU (2 threads). NiN at this")
-    token = set_language("zh")
-    try:
+    with in_language("zh"):
         assert re.fullmatch(r"约 .+（3 个种子合计）", estimate.text), estimate.text
         assert estimate.warning.startswith(f"这些运行在 CPU（2 个线程） 上需要 **{estimate.text}**。这种规模的 NiN")
         assert estimate.device_text == "CPU（2 个线程）" and not english_left([estimate.warning])
-    finally:
-        reset_language(token)

@@ -20,7 +20,7 @@ import json
 import re
 from pathlib import Path
 
-from nin_core.i18n import DEFAULT, LANGUAGES, _, language, reset_language, set_language
+from nin_core.i18n import DEFAULT, LANGUAGES, _, in_language, language
 from nin_core.network.charts import curves_figure
 from nin_core.network.durations import format_duration
 from nin_core.network.status import RunStatus
@@ -111,11 +111,8 @@ def _live(request, base_url_path: str):
     if run is None:
         return JSONResponse({"error": "no such run"}, status_code=404, headers=_NOT_KEPT)
     lang = request.query_params.get("lang", DEFAULT)  # the page's language, which the panel state it drew gave
-    token = set_language(lang if lang in LANGUAGES else DEFAULT)
-    try:
+    with in_language(lang if lang in LANGUAGES else DEFAULT):
         state = panel_state(run, store, _count(request.query_params.get("drawn", "")), base_url_path)
-    finally:
-        reset_language(token)
     return JSONResponse(state, headers=_NOT_KEPT)
 
 

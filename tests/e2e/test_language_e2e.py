@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from nin_core.i18n import LANGUAGES, _, reset_language, set_language
+from nin_core.i18n import LANGUAGES, _, in_language
 from nin_core.lab.exercises import EXERCISES
 
 from .conftest import LONG, PAGE_TITLES, assert_no_errors, expect, number_input, screenshot, set_number, wait_idle
@@ -17,12 +17,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CJK = re.compile(r"[\u3400-\u9fff]")
 
 
-def in_language(lang: str, message: str) -> str:
-    token = set_language(lang)
-    try:
+def said_in(lang: str, message: str) -> str:
+    with in_language(lang):
         return _(message)
-    finally:
-        reset_language(token)
 
 
 def switch_language(page, lang: str) -> None:
@@ -30,7 +27,7 @@ def switch_language(page, lang: str) -> None:
     page.get_by_test_id("stSidebar").get_by_text(LANGUAGES[lang], exact=True).click()
     expect(page).to_have_url(re.compile(rf"[?&]lang={lang}(&|$)"))
     nav = page.get_by_test_id("stSidebarNav")
-    expect(nav.get_by_role("link", name=re.compile(re.escape(in_language(lang, PAGE_TITLES[0]))))).to_have_count(1)
+    expect(nav.get_by_role("link", name=re.compile(re.escape(said_in(lang, PAGE_TITLES[0]))))).to_have_count(1)
     wait_idle(page)
 
 
@@ -40,7 +37,7 @@ PATHS = dict(zip(PAGE_TITLES, ["", "shapes", "predict", "explore", "runs", "exer
 def go_to(page, lang: str, title: str) -> None:
     """The sidebar's link to a page, in the language it is shown in, and the page drawn."""
     page.get_by_test_id("stSidebarNav").get_by_role(
-        "link", name=re.compile(re.escape(in_language(lang, title)))).click()
+        "link", name=re.compile(re.escape(said_in(lang, title)))).click()
     expect(page).to_have_url(re.compile(rf"/{PATHS[title]}\?"))
     expect(page.get_by_test_id("stHeading").first).to_be_visible()
     wait_idle(page)
@@ -64,16 +61,16 @@ def test_the_switch_changes_each_pages_language_and_keeps_the_settings_and_the_r
             if title == "Exercises":  # an exercise other than the first is open
                 page.get_by_role("tab").nth(2).click()
                 # its experiment drawn (the click reruns the page), before the switch is pressed
-                expect(page.get_by_text(in_language(lang, EXERCISES[3].question)[:12])).to_be_visible()
+                expect(page.get_by_text(said_in(lang, EXERCISES[3].question)[:12])).to_be_visible()
                 wait_idle(page)
             lang = "zh" if lang == "en" else "en"
             switch_language(page, lang)
             assert_no_errors(page)
             if title == "Exercises":
                 expect(page.get_by_role("tab", selected=True)).to_contain_text(
-                    "3 · " + in_language(lang, EXERCISES[3].title))
+                    "3 · " + said_in(lang, EXERCISES[3].title))
             if title == PAGE_TITLES[0]:  # a choice is shown under its label in the new language, not the old
-                device = page.get_by_role("combobox", name=in_language(lang, "Device"), exact=True)
+                device = page.get_by_role("combobox", name=said_in(lang, "Device"), exact=True)
                 expect(device).to_have_value(re.compile("个线程"))
             expect(page.get_by_test_id("stHeading").first).to_contain_text(
                 re.compile(r"[\u3400-\u9fff]") if lang == "zh" else re.compile(r"^[^\u3400-\u9fff]*$"))
@@ -83,8 +80,8 @@ def test_the_switch_changes_each_pages_language_and_keeps_the_settings_and_the_r
             switch_language(page, "zh")
         go_to(page, "zh", PAGE_TITLES[0])
         # the fields hold the configuration as it was set, under their Chinese labels
-        expect(number_input(page, in_language("zh", "Learning rate"))).to_have_value("0.002")
-        expect(number_input(page, in_language("zh", "Training images"))).to_have_value("50000")
+        expect(number_input(page, said_in("zh", "Learning rate"))).to_have_value("0.002")
+        expect(number_input(page, said_in("zh", "Training images"))).to_have_value("50000")
         expect(page).to_have_url(re.compile(r"(?=.*[?&]lr=0\.002)(?=.*[?&]preset=tiny)(?=.*[?&]lang=zh)"))
         run = watch.run()
         assert run.active, f"the run ended ({run.status}: {run.message}) while the language was switched"
