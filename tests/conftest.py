@@ -69,6 +69,21 @@ def chinese():
 
 
 @pytest.fixture
+def cli_main(capsys):
+    """``cli_main(*ARGS)``: what ``python -m nin_core ARGS`` answers, from the function it runs, in this process (no
+    interpreter and torch to start: two seconds each), as (exit status, stdout, stderr). For bad input, which is
+    refused before anything trains or is recorded; the tests that start the command itself keep a process."""
+    from nin_core.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+@pytest.fixture
 def fixed_threads(monkeypatch) -> None:
     """Training in this test keeps torch's thread count: OMP_NUM_THREADS set turns the tuner off (threads.py), so
     runs that are compared do the same sums in the same order, however busy the machine."""

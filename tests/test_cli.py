@@ -13,7 +13,7 @@ from conftest import ROOT
 from PIL import Image
 
 
-def cli(*args: str, env_home=None, timeout: int = 300) -> subprocess.CompletedProcess:
+def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "nin_core", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout)
 
@@ -63,7 +63,6 @@ def test_shapes_of_a_breaking_configuration_prints_rows_and_the_reason_and_exits
     assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("args, words", [
     (("shapes", "--resize", "abc"), "arch.resize: must be a whole number, got 'abc'"),
     (("shapes", "--preset", "huge"), "invalid choice"),
@@ -81,23 +80,21 @@ def test_shapes_of_a_breaking_configuration_prints_rows_and_the_reason_and_exits
     (("runs", "--format", "yaml"), "invalid choice"),
     ((), "required"),
 ])
-def test_bad_input_gets_one_line_and_exit_2(nin_home, args, words):
-    out = cli(*args)
-    assert out.returncode == 2, out
-    assert out.stderr.startswith("error: ") and out.stderr.strip().count("\n") == 0, out.stderr
-    assert words in out.stderr and "Traceback" not in out.stderr
+def test_bad_input_gets_one_line_and_exit_2(nin_home, cli_main, args, words):
+    code, _, err = cli_main(*args)
+    assert code == 2, err
+    assert err.startswith("error: ") and err.strip().count("\n") == 0, err
+    assert words in err and "Traceback" not in err
 
 
-@pytest.mark.slow
-def test_bad_config_file_names_the_fields(tmp_path, nin_home):
+def test_bad_config_file_names_the_fields(tmp_path, nin_home, cli_main):
     bad = tmp_path / "bad.json"
     bad.write_text('{"train": {"lr": "fast"}, "arch": {"colour": 3}}')
-    out = cli("train", "--config", str(bad))
-    assert out.returncode == 2 and "arch.colour" in out.stderr
-    assert "train.lr: must be a number, got 'fast'" in out.stderr
+    code, _, err = cli_main("train", "--config", str(bad))
+    assert code == 2 and "arch.colour" in err
+    assert "train.lr: must be a number, got 'fast'" in err
 
 
-@pytest.mark.slow
 @pytest.mark.slow
 @pytest.mark.parametrize("content, words", [
     (("[" * 100_000 + "]" * 100_000).encode(), "config: is nested too deeply to be a configuration"),

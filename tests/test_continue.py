@@ -107,11 +107,6 @@ def test_an_interrupted_run_continues_from_its_last_epoch(nin_home, processes):
     assert "loss" in out.stdout and "examples/sec" in out.stdout
 
 
-def cli(*args, home):
-    return subprocess.run([sys.executable, "-m", "nin_core", *args], cwd=ROOT, capture_output=True, text=True,
-                          env=os.environ | {"NIN_HOME": str(home)}, timeout=120)
-
-
 def ended_run(store: RunStore, status="stopped", *, with_state=True, config=TINY) -> int:
     run_id = store.create_run(config, "ended")
     store.finish(run_id, status, message="by the test")
@@ -125,7 +120,6 @@ def ended_run(store: RunStore, status="stopped", *, with_state=True, config=TINY
     return run_id
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("case, words", [
     ("running", "is running: only a stopped, interrupted or finished run can continue"),
     ("no checkpoint", "cannot continue: no checkpoint at"),
@@ -134,7 +128,7 @@ def ended_run(store: RunStore, status="stopped", *, with_state=True, config=TINY
     ("invalid now", "configuration no longer validates: train.lr: must be in (0, 100], got -1"),
     ("unknown run", "no run with id 999"),
 ])
-def test_a_run_that_cannot_continue_gets_one_line_and_nothing_changes(case, words, nin_home):
+def test_a_run_that_cannot_continue_gets_one_line_and_nothing_changes(case, words, nin_home, cli_main):
     store = RunStore()
     run_id, epochs = 999, "3"
     if case == "running":
@@ -150,16 +144,15 @@ def test_a_run_that_cannot_continue_gets_one_line_and_nothing_changes(case, word
     elif case == "invalid now":
         run_id = ended_run(store, config=TINY.with_overrides(lr=-1.0))
     before = store.get_run(run_id) if case != "unknown run" else None
-    out = cli("train", "--resume", str(run_id), "--epochs", epochs, home=nin_home)
-    assert out.returncode == 2 and out.stderr.count("\n") == 1 and words in out.stderr, out.stderr
+    code, _, err = cli_main("train", "--resume", str(run_id), "--epochs", epochs)
+    assert code == 2 and err.count("\n") == 1 and words in err, err
     if before is not None:
         assert store.get_run(run_id) == before
 
 
-@pytest.mark.slow
-def test_resume_takes_only_epochs(nin_home):
-    out = cli("train", "--resume", "1", "--lr", "0.1", home=nin_home)
-    assert out.returncode == 2 and "only --epochs may go with it" in out.stderr
+def test_resume_takes_only_epochs(nin_home, cli_main):
+    code, _, err = cli_main("train", "--resume", "1", "--lr", "0.1")
+    assert code == 2 and "only --epochs may go with it" in err
 
 
 def test_continue_from_the_runs_page_queues_the_same_run(nin_home, monkeypatch):

@@ -87,8 +87,6 @@ def test_bench_prints_both_throughputs_and_their_ratio_as_json():
     assert report["setup"]["evaluation"] == "excluded from both"
 
 
-@pytest.mark.slow
-def test_bench_refuses_a_bad_image_count_in_one_line():
-    out = subprocess.run([sys.executable, "-m", "nin_core", "bench", "--images", "0"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 2 and out.stderr.startswith("error: --images must be between 1 and 60000")
+def test_bench_refuses_a_bad_image_count_in_one_line(cli_main):
+    code, _, err = cli_main("bench", "--images", "0")
+    assert code == 2 and err.startswith("error: --images must be between 1 and 60000")

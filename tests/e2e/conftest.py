@@ -15,12 +15,14 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from nin_core.lab.estimate import CACHE_FILE
 from nin_core.lab.watchbench import AppDidNotStart, serve_app
 
 try:
@@ -73,11 +75,31 @@ class Server:
             return ""
 
 
+@pytest.fixture(scope="session")
+def measured_device(tmp_path_factory) -> Path:
+    """The device's speed as the training page measures and keeps it (``estimates.json``), measured once for the
+    session in a process of its own. Each app a test starts on a fresh home begins with it, as a returning person's
+    does, rather than measuring again on its first page (ten seconds on 2 cores, each time). The measuring itself is
+    tested in test_estimate_sweep_url.py."""
+    home = tmp_path_factory.mktemp("measured")
+    subprocess.run([sys.executable, "-c", "import sys; from nin_core.lab.estimate import throughput; "
+                    "throughput(home=sys.argv[1])", str(home)], cwd=ROOT, check=True, timeout=600)
+    return home / CACHE_FILE
+
+
+def fresh_home(base: Path, measured: Path) -> Path:
+    """A new NIN_HOME under ``base`` holding only the device's measured speed (``measured_device``)."""
+    home = base / "nin-home"
+    home.mkdir(parents=True)
+    shutil.copy(measured, home / CACHE_FILE)
+    return home
+
+
 @contextlib.contextmanager
-def running_app(base: Path):
+def running_app(base: Path, measured: Path):
     """`streamlit run app.py` on a free port with a fresh NIN_HOME under ``base`` (the watch bench's serve_app);
     at the end it is stopped by its pid, with the training worker it started (by the pid the run store recorded)."""
-    home, log = base / "nin-home", base / "streamlit.log"
+    home, log = fresh_home(base, measured), base / "streamlit.log"
     with contextlib.ExitStack() as stack:
         try:
             url, proc = stack.enter_context(serve_app(home, log))
@@ -88,11 +110,11 @@ def running_app(base: Path):
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Server:
+def server(tmp_path_factory, measured_device) -> Server:
     """The app, shared by the tests of the session (each test opens its own browser session on it)."""
     if os.environ.get("NIN_SKIP_BROWSER") == "1":
         pytest.skip("NIN_SKIP_BROWSER=1")
-    with running_app(tmp_path_factory.mktemp("e2e")) as srv:
+    with running_app(tmp_path_factory.mktemp("e2e"), measured_device) as srv:
         yield srv
 
 
@@ -133,10 +155,10 @@ def page(browser, server):
 
 
 @pytest.fixture
-def own_app(browser, tmp_path):
+def own_app(browser, tmp_path, measured_device):
     """An app with a run store of its own and a tab on it, ``(page, server)``: for a test whose page must not show
     the runs other tests left in the shared store."""
-    with running_app(tmp_path) as srv, new_tab(browser) as tab:
+    with running_app(tmp_path, measured_device) as srv, new_tab(browser) as tab:
         yield tab, srv
 
 

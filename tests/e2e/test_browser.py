@@ -60,9 +60,9 @@ def test_every_page_opens_without_an_error(page, server):
         assert_no_errors(page)
 
 
-def test_a_page_opened_by_its_link_on_a_fresh_server_is_the_apps_page(browser, tmp_path):
+def test_a_page_opened_by_its_link_on_a_fresh_server_is_the_apps_page(browser, measured_device, tmp_path):
     """A bookmark to a page, opened right after the app (re)started: the app's navigation and layout."""
-    with running_app(tmp_path) as fresh:
+    with running_app(tmp_path, measured_device) as fresh:
         context = browser.new_context(viewport=VIEWPORT)
         try:
             tab = context.new_page()

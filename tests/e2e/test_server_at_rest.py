@@ -16,15 +16,16 @@ from nin_core import ROOT
 from nin_core.lab.processes import tree_cpu_seconds
 from nin_core.lab.watchbench import serve_app
 
-from .conftest import new_tab, wait_idle
+from .conftest import fresh_home, new_tab, wait_idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 IDLE_CORES = 0.25  # the watcher's loop kept about one core busy; a server at rest uses a few hundredths
 
 
-def test_files_read_beside_the_app_cost_the_server_nothing(browser, tmp_path):
-    with serve_app(tmp_path / "home", tmp_path / "streamlit.log", as_make_run=True) as (url, server), \
+def test_files_read_beside_the_app_cost_the_server_nothing(browser, measured_device, tmp_path):
+    home = fresh_home(tmp_path, measured_device)
+    with serve_app(home, tmp_path / "streamlit.log", as_make_run=True) as (url, server), \
             new_tab(browser) as page:
         page.goto(url)
         page.get_by_role("button", name="Train", exact=True).wait_for()
