@@ -1,6 +1,7 @@
 """Where the test suite's time goes: a pytest plugin that records each test's wall time (setup and teardown
-included) and the CPU the whole machine kept busy meanwhile (from /proc/stat), then prints the files that took
-longest and writes every test's figures as JSON (docs/benchmarks.md, "`make test` from a fresh clone").
+included) and the CPU the whole machine kept busy meanwhile (nin_core.lab.processes, from /proc/stat), then prints
+the files that took longest and writes every test's figures as JSON (docs/benchmarks.md, "`make test` from a
+fresh clone").
 
     PYTHONPATH=scripts .venv/bin/python -m pytest -p suite_time   # SUITE_TIME_JSON=FILE: where the JSON goes
 
@@ -17,20 +18,16 @@ import time
 
 import pytest
 
+from nin_core.lab.processes import busy_cpu_seconds
+
 _rows: list[tuple[str, float, float]] = []
-
-
-def _busy_cpu_seconds() -> float:
-    with open("/proc/stat") as f:
-        ticks = [int(x) for x in f.readline().split()[1:9]]
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    start, busy = time.monotonic(), _busy_cpu_seconds()
+    start, busy = time.monotonic(), busy_cpu_seconds()
     yield
-    _rows.append((item.nodeid, time.monotonic() - start, _busy_cpu_seconds() - busy))
+    _rows.append((item.nodeid, time.monotonic() - start, busy_cpu_seconds() - busy))
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -38,8 +35,9 @@ def pytest_terminal_summary(terminalreporter):
         return
     wall, busy = collections.Counter(), collections.Counter()
     for nodeid, w, b in _rows:
-        wall[nodeid.split("::")[0]] += w
-        busy[nodeid.split("::")[0]] += b
+        path = nodeid.split("::")[0]
+        wall[path] += w
+        busy[path] += b
     total_w, total_b = sum(wall.values()), sum(busy.values())
     terminalreporter.write_sep("=", f"suite time: {total_w:.0f} s in tests, {total_b / total_w:.2f} cores busy")
     for path, w in wall.most_common(15):

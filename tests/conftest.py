@@ -69,14 +69,21 @@ def chinese():
 
 
 @pytest.fixture
-def cli_main(capsys):
+def cli_main(capsys, monkeypatch):
     """``cli_main(*ARGS)``: what ``python -m nin_core ARGS`` answers, from the function it runs, in this process (no
-    interpreter and torch to start: two seconds each), as (exit status, stdout, stderr). For bad input, which is
-    refused before anything trains or is recorded; the tests that start the command itself keep a process."""
+    interpreter and torch to start: two seconds each), with no locale in the environment (English unless ``--lang``
+    says otherwise), as (exit status, stdout, stderr). For help and bad input, which train and record nothing; the
+    tests that start the command itself keep a process."""
     from nin_core.cli import main
 
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+
+    def run(*args: str) -> tuple[int | str | None, str, str]:
+        try:
+            code = main(list(args))
+        except SystemExit as e:  # --help
+            code = e.code
         out = capsys.readouterr()
         return code, out.out, out.err
 

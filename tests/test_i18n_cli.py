@@ -10,7 +10,7 @@ import pytest
 from test_i18n import CJK, english_words
 from test_page_runs import finished_run
 
-from nin_core.cli import COMMANDS, _print_progress, _report, main
+from nin_core.cli import COMMANDS, _print_progress, _report
 from nin_core.i18n import in_language
 from nin_core.network.config import TINY
 from nin_core.network.hints import STOPPED_BEFORE_START
@@ -32,21 +32,9 @@ def left_in_english(text: str) -> list[str]:
     return [w for w in english_words(NOT_WORDS.sub(" ", text)) if w.lower() not in ALLOWED]
 
 
-def run_cli(capsys, monkeypatch, *args: str) -> tuple[int | str | None, str, str]:
-    """``main(args)`` with no locale in the environment: its exit status, stdout and stderr."""
-    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        monkeypatch.delenv(name, raising=False)
-    try:
-        code = main(list(args))
-    except SystemExit as e:  # --help
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 @pytest.mark.parametrize("command", ["", *COMMANDS])
-def test_every_subcommands_help_in_chinese_leaves_no_english(capsys, monkeypatch, command):
-    code, out, _err = run_cli(capsys, monkeypatch, "--lang", "zh", *[c for c in [command] if c], "--help")
+def test_every_subcommands_help_in_chinese_leaves_no_english(cli_main, command):
+    code, out, _err = cli_main("--lang", "zh", *[c for c in [command] if c], "--help")
     assert code == 0
     usage, body = out.split("\n\n", 1)
     assert usage.startswith("用法：python -m nin_core") and "选项:" in body
@@ -56,18 +44,18 @@ def test_every_subcommands_help_in_chinese_leaves_no_english(capsys, monkeypatch
 
 
 @pytest.mark.parametrize("command", ["", *COMMANDS])
-def test_every_subcommands_help_in_english_has_no_chinese(capsys, monkeypatch, command):
-    code, out, _err = run_cli(capsys, monkeypatch, "--lang", "en", *[c for c in [command] if c], "--help")
+def test_every_subcommands_help_in_english_has_no_chinese(cli_main, command):
+    code, out, _err = cli_main("--lang", "en", *[c for c in [command] if c], "--help")
     assert code == 0 and out.startswith("usage: python -m nin_core") and "options:" in out
     assert not CJK.search(out), [line for line in out.splitlines() if CJK.search(line)]
 
 
-def test_the_subcommands_help_follows_the_language_chosen_after_import(capsys, monkeypatch):
+def test_the_subcommands_help_follows_the_language_chosen_after_import(cli_main):
     """COMMANDS is declared at import time: its help is translated when the parser is built."""
-    _code, zh, _err = run_cli(capsys, monkeypatch, "--lang", "zh", "--help")
-    _code, en, _err = run_cli(capsys, monkeypatch, "--lang", "en", "--help")
+    _code, zh, _err = cli_main("--lang", "zh", "--help")
+    _code, en, _err = cli_main("--lang", "en", "--help")
     assert "列出已记录的运行" in zh and "list the recorded runs" in en
-    _code, runs_help, _err = run_cli(capsys, monkeypatch, "--lang", "zh", "runs", "--help")
+    _code, runs_help, _err = cli_main("--lang", "zh", "runs", "--help")
     assert "列出已记录的运行" in runs_help and "输出格式（默认：text）" in runs_help
 
 
@@ -75,18 +63,18 @@ def test_the_subcommands_help_follows_the_language_chosen_after_import(capsys, m
     ("zh", "错误：--images 必须在 1 到 60000 之间，得到的是 0\n"),
     ("en", "error: --images must be between 1 and 60000, got 0\n"),
 ])
-def test_bad_input_is_said_in_one_line_in_the_language(capsys, monkeypatch, lang, said):
-    code, out, err = run_cli(capsys, monkeypatch, "--lang", lang, "bench", "--images", "0")
+def test_bad_input_is_said_in_one_line_in_the_language(cli_main, lang, said):
+    code, out, err = cli_main("--lang", lang, "bench", "--images", "0")
     assert (code, out, err) == (2, "", said)
 
 
-def test_errors_about_a_run_name_its_status_in_chinese(capsys, monkeypatch, store):
+def test_errors_about_a_run_name_its_status_in_chinese(cli_main, store):
     run_id = finished_run(store, "tiny", 0.7)
-    code, _out, err = run_cli(capsys, monkeypatch, "--lang", "zh", "train", "--run-id", str(run_id))
+    code, _out, err = cli_main("--lang", "zh", "train", "--run-id", str(run_id))
     assert code == 2 and err == f"错误：运行 {run_id} 的状态为已完成，不在队列中：只能训练排队中的运行\n"
-    code, _out, err = run_cli(capsys, monkeypatch, "--lang", "zh", "predict", "--run", str(run_id), "x.png")
+    code, _out, err = cli_main("--lang", "zh", "predict", "--run", str(run_id), "x.png")
     assert code == 2 and err == f"错误：运行 {run_id} 还没有检查点（状态：已完成）\n"
-    code, _out, err = run_cli(capsys, monkeypatch, "--lang", "en", "predict", "--run", str(run_id), "x.png")
+    code, _out, err = cli_main("--lang", "en", "predict", "--run", str(run_id), "x.png")
     assert code == 2 and err == f"error: run {run_id} has no checkpoint yet (status finished)\n"
 
 
@@ -102,8 +90,8 @@ def listed_runs(store):
     return ids + group
 
 
-def test_runs_in_chinese(capsys, monkeypatch, listed_runs):
-    code, out, err = run_cli(capsys, monkeypatch, "--lang", "zh", "runs")
+def test_runs_in_chinese(cli_main, listed_runs):
+    code, out, err = cli_main("--lang", "zh", "runs")
     assert code == 0 and not err
     lines = out.splitlines()
     assert len(lines) == 5
@@ -115,18 +103,18 @@ def test_runs_in_chinese(capsys, monkeypatch, listed_runs):
     assert not left, left
 
 
-def test_runs_in_english_as_before(capsys, monkeypatch, listed_runs):
-    code, out, _err = run_cli(capsys, monkeypatch, "--lang", "en", "runs")
+def test_runs_in_english_as_before(cli_main, listed_runs):
+    code, out, _err = cli_main("--lang", "en", "runs")
     assert code == 0 and not CJK.search(out), out
     row = f"{listed_runs[0]:>4}  {'finished':<11}  {'tiny':<24}  loss 0.700, train acc 0.700, test acc 0.700"
     assert row in out.splitlines()
     assert "group" in out and "2 seeds, test acc " in out and "diverged" in out
 
 
-def test_no_runs_yet(capsys, monkeypatch, nin_home):
-    assert run_cli(capsys, monkeypatch, "--lang", "zh", "runs")[1] == (
+def test_no_runs_yet(cli_main, nin_home):
+    assert cli_main("--lang", "zh", "runs")[1] == (
         "还没有运行：python -m nin_core train --preset tiny\n")
-    assert run_cli(capsys, monkeypatch, "--lang", "en", "runs")[1] == (
+    assert cli_main("--lang", "en", "runs")[1] == (
         "no runs yet: python -m nin_core train --preset tiny\n")
 
 
@@ -156,10 +144,10 @@ def test_a_runs_end_keeps_the_seeds_closing_lines_and_says_the_rest_in_the_langu
     assert printed["zh"].err.startswith(f"运行 {stopped} 已停止：") and not left_in_english(printed["zh"].err)
 
 
-def test_shapes_of_a_size_too_small_prints_its_table_in_chinese_too(capsys, monkeypatch):
+def test_shapes_of_a_size_too_small_prints_its_table_in_chinese_too(cli_main):
     """The size problem is recognised as it is in English (not by its words): the rows, then the reason, exit 2."""
     for lang, said in (("zh", "错误：第三个最大汇聚层"), ("en", "error: the third max-pool")):
-        code, out, err = run_cli(capsys, monkeypatch, "--lang", lang, "shapes", "--resize", "60")
+        code, out, err = cli_main("--lang", lang, "shapes", "--resize", "60")
         assert code == 2 and "[1, 384, 2, 2]" in out and err.startswith(said) and err.count("\n") == 1, err
 
 
@@ -167,5 +155,5 @@ def test_shapes_of_a_size_too_small_prints_its_table_in_chinese_too(capsys, monk
     ("zh", "错误：无法读取 /no/such/file.json：没有那个文件或目录\n"),
     ("en", "error: cannot read /no/such/file.json: No such file or directory\n"),
 ])
-def test_a_file_that_cannot_be_read_says_why_in_the_language(capsys, monkeypatch, lang, said):
-    assert run_cli(capsys, monkeypatch, "--lang", lang, "shapes", "--config", "/no/such/file.json") == (2, "", said)
+def test_a_file_that_cannot_be_read_says_why_in_the_language(cli_main, lang, said):
+    assert cli_main("--lang", lang, "shapes", "--config", "/no/such/file.json") == (2, "", said)
