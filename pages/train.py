@@ -73,7 +73,8 @@ with side, st.container(border=True):
     if not issues and table and table.ok:
         with st.spinner(_("Timing a few training steps on this device…")):
             rate = throughput(config.train.device, config.train.precision, home=store.home)
-            estimate = estimate_run(config, rate, mult_adds=table.total_mult_adds)  # may time this one's steps
+            estimate = estimate_run(config, rate, mult_adds=table.total_mult_adds,  # may time its steps
+                                    home=store.home)
         st.metric(_("Estimated time"), estimate.text,
                   help=_("on {device}, from a short measurement").format(device=estimate.device_text))
         if estimate.warning:

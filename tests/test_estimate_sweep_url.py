@@ -53,9 +53,9 @@ def test_the_tiny_config_takes_seconds_to_minutes_on_this_cpu(cpu_rate):
 def test_a_small_network_is_estimated_from_its_own_steps(monkeypatch):
     timed = []
 
-    def fake(config, setting):
+    def fake(config, setting, home=None):
         timed.append((config.train.batch_size, setting))
-        return est.StepTimes(step_s=0.02, eval_batch_s=0.05, setup_s=1.0)
+        return est.StepTimes(step_s=0.02, eval_batch_s=0.05, setup_s=1.0, measured_at=0.0)
 
     monkeypatch.setattr(est, "step_times", fake)
     rate = Throughput("CPU (test)", 1e10, 0.01, 0.0, "cpu", 3.0)
@@ -72,6 +72,33 @@ def test_timing_a_configuration_is_remembered_for_what_does_not_change_it():
     first = est.step_times(TINY, "cpu")
     assert 0 < first.step_s < 10 and 0 < first.eval_batch_s < 10 and first.setup_s >= 0
     assert est.step_times(TINY.with_overrides(lr=0.5, epochs=7, train_size=100), "cpu") is first
+
+
+def test_a_configurations_steps_are_kept_beside_the_device_speed(tmp_path, monkeypatch):
+    """A restarted app (memory empty) finds them in estimates.json rather than timing them again; a day later it
+    times them again."""
+    timings = []
+
+    def fake(device, config):
+        timings.append(config.train.batch_size)
+        return est.StepTimes(0.02, 0.05, 1.0, __import__("time").time())
+
+    monkeypatch.setattr(est, "_time_config", fake)
+    monkeypatch.setattr(est, "_steps", {})
+    first = est.step_times(TINY, "cpu", home=tmp_path)
+    assert est.step_times(TINY.with_overrides(lr=0.5), "cpu", home=tmp_path) is first and timings == [64]
+    monkeypatch.setattr(est, "_steps", {})  # a new process
+    assert est.step_times(TINY, "cpu", home=tmp_path) == first and timings == [64]
+    est.step_times(TINY.with_overrides(batch_size=32), "cpu", home=tmp_path)  # another step: timed
+    assert timings == [64, 32]
+    saved = json.loads((tmp_path / "estimates.json").read_text())
+    assert len(saved) == 2 and all(v["step_s"] == 0.02 for v in saved.values())
+    for entry in saved.values():
+        entry["measured_at"] -= est.CACHE_MAX_AGE_S + 1
+    (tmp_path / "estimates.json").write_text(json.dumps(saved))
+    monkeypatch.setattr(est, "_steps", {})
+    est.step_times(TINY, "cpu", home=tmp_path)
+    assert timings == [64, 32, 64]
 
 
 def test_a_long_run_of_a_small_network_gets_other_advice():

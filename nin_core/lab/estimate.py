@@ -3,7 +3,8 @@
 The device's training throughput is measured once with a few real training steps of a fixed NiN (the chapter's
 blocks at 96 px, the batch grown until a step keeps the device busy, about a second or two in all), as
 multiply-adds per second, plus the fixed cost of one step (timed on a tiny NiN: what small models pay
-whatever their size). It is kept in memory per device and, given a home folder, in ``estimates.json`` there.
+whatever their size). It is kept in memory per device and, given a home folder, in ``estimates.json`` there (for a
+day: the machine, or what else runs on it, may change).
 
 A network as large as that one keeps the device as busy, and its run takes
 
@@ -16,7 +17,8 @@ A small one does not: its layers are too narrow to use the device as well (the c
 benchmark's multiply-adds per second on a CPU), and its optimizer, batch preparation and evaluation weigh more.
 For such a step (or any that the rate puts under a fraction of a second), the configuration's own training step
 (its batch resized from uint8 images and augmented as the Trainer does, its optimizer and precision) and its
-evaluation batch are timed instead, a few of each, and remembered per device and configuration.
+evaluation batch are timed instead, a few of each, and remembered per device and configuration, in memory and
+beside the device's speed in ``estimates.json``: a restarted app's first page does not time them again.
 """
 
 from __future__ import annotations
@@ -84,7 +86,9 @@ HOURS_WARNING_S = 3600.0
 BIG_NETWORK_MULT_ADDS = 100_000_000  # per image: the seed has 762 M, the cpu preset 20 M
 
 T = TypeVar("T", bound="SupportsRichComparison")  # what min() can compare: seconds, or a tuple of them
+M = TypeVar("M", "Throughput", "StepTimes")  # a measurement kept in estimates.json
 _cache: dict[str, Throughput] = {}
+_steps: dict[str, StepTimes] = {}
 _lock = threading.Lock()
 
 
@@ -109,6 +113,7 @@ class StepTimes:
     step_s: float  # one training step, its batch prepared as the Trainer does
     eval_batch_s: float  # one evaluation batch
     setup_s: float  # what the first step and the first evaluation batch took beyond those: kernels and memory
+    measured_at: float
 
 
 @dataclass(frozen=True)
@@ -249,17 +254,20 @@ def _key(device: torch.device, dtype: torch.dtype | None) -> str:
     return f"{device_label(device)} | {str(dtype or torch.float32).removeprefix('torch.')} | torch {torch.__version__}"
 
 
-def _read_cache(path: Path, key: str) -> Throughput | None:
+def _fresh(found: Throughput | StepTimes | None) -> bool:
+    return found is not None and time.time() - found.measured_at < CACHE_MAX_AGE_S
+
+
+def _read_cache(path: Path, key: str, kind: type[M]) -> M | None:
+    """The measurement kept under ``key`` in ``path``, if it is there, whole and fresh."""
     try:
-        entry = json.loads(path.read_text())[key]
-        found = Throughput(**entry)
+        found = kind(**json.loads(path.read_text())[key])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    fresh = time.time() - found.measured_at < CACHE_MAX_AGE_S
-    return found if fresh and found.mult_adds_per_s > 0 and found.setting else None
+    return found if _fresh(found) else None
 
 
-def _write_cache(path: Path, key: str, found: Throughput) -> None:
+def _write_cache(path: Path, key: str, found: Throughput | StepTimes) -> None:
     try:
         data = json.loads(path.read_text()) if path.exists() else {}
         if not isinstance(data, dict):
@@ -286,10 +294,10 @@ def throughput(device: str = "auto", precision: str = "auto", *, home: str | Pat
     path = Path(home) / CACHE_FILE if home is not None else None
     with _lock:  # two sessions asking at once measure once
         if not refresh:
-            if key in _cache and time.time() - _cache[key].measured_at < CACHE_MAX_AGE_S:
+            if _fresh(_cache.get(key)):
                 return _cache[key]
-            found = _read_cache(path, key) if path else None
-            if found:
+            found = _read_cache(path, key, Throughput) if path else None
+            if found and found.mult_adds_per_s > 0 and found.setting:
                 _cache[key] = found
                 return found
         found = measure_throughput(dev, dtype)
@@ -299,19 +307,29 @@ def throughput(device: str = "auto", precision: str = "auto", *, home: str | Pat
         return found
 
 
-def step_times(config: RunConfig, setting: str) -> StepTimes:
+def step_times(config: RunConfig, setting: str, *, home: str | Path | None = None) -> StepTimes:
     """One training step of ``config`` on the device ``setting`` names, as the Trainer takes it (the batch
     resized from uint8 images and augmented as configured, channels_last, its optimizer and precision), and one
     evaluation batch, timed: each the mean of a few, after a first that sets up kernels and memory.
-    Remembered per device and per the settings they depend on."""
+    Remembered per device and per the settings they depend on: in memory, and given ``home``, in its
+    estimates.json."""
     timed = RunConfig().with_overrides(**{name: config.get(name) for name in TIMED_SETTINGS})
-    with _lock:  # two sessions timing at once would slow each other down
-        return _timed_config(setting, timed)
-
-
-@functools.lru_cache(maxsize=256)
-def _timed_config(setting: str, config: RunConfig) -> StepTimes:
     device = resolve_device(setting)
+    settings = {name: value for section in timed.to_dict().values() for name, value in section.items()
+                if name in TIMED_SETTINGS}
+    key = f"{_key(device, autocast_dtype(timed, device))} | steps of {json.dumps(settings)}"
+    path = Path(home) / CACHE_FILE if home is not None else None
+    with _lock:  # two sessions timing at once would slow each other down
+        if _fresh(_steps.get(key)):
+            return _steps[key]
+        found = (_read_cache(path, key, StepTimes) if path else None) or _time_config(device, timed)
+        _steps[key] = found
+        if path:
+            _write_cache(path, key, found)
+        return found
+
+
+def _time_config(device: torch.device, config: RunConfig) -> StepTimes:
     arch, t = config.arch, config.train
     dtype, eval_batch = autocast_dtype(config, device), eval_batch_size(config)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -339,17 +357,17 @@ def _timed_config(setting: str, config: RunConfig) -> StepTimes:
         step_s, eval_batch_s = _fastest(device, lambda: (
             _time_steps(step, device, TIMED_STEPS, TIMING_S, statistics.fmean),
             _time_steps(evaluate, device, TIMED_STEPS, TIMING_S, statistics.fmean)))
-    return StepTimes(step_s, eval_batch_s, max(0.0, first - step_s - eval_batch_s))
+    return StepTimes(step_s, eval_batch_s, max(0.0, first - step_s - eval_batch_s), time.time())
 
 
 # --- estimating ---------------------------------------------------------------------------------------
 
-def estimate_run(config: RunConfig, rate: Throughput, *, mult_adds: int | None = None,
-                 time_steps: bool = True) -> Estimate:
+def estimate_run(config: RunConfig, rate: Throughput, *, mult_adds: int | None = None, time_steps: bool = True,
+                 home: str | Path | None = None) -> Estimate:
     """How long ``config`` trains on the device ``rate`` was measured on: from the rate, or for a small step
-    from the configuration's own steps timed there (unless ``time_steps`` is False: a page that lists many
-    configurations answers from the rate alone, at once). ``mult_adds`` (per image) is taken from the shape table
-    when not given; a configuration whose shapes fail has no estimate (ValueError)."""
+    from the configuration's own steps timed there (kept in ``home`` where given; unless ``time_steps`` is False: a
+    page that lists many configurations answers from the rate alone, at once). ``mult_adds`` (per image) is taken
+    from the shape table when not given; a configuration whose shapes fail has no estimate (ValueError)."""
     if mult_adds is None:
         table = shape_table(config.arch)
         if not table.ok:
@@ -365,7 +383,7 @@ def estimate_run(config: RunConfig, rate: Throughput, *, mult_adds: int | None =
     work = mult_adds * t.batch_size
     small = work <= SMALL_STEP_MULT_ADDS or 3 * work / rate.mult_adds_per_s <= SHORT_STEP_S
     if time_steps and rate.setting is not None and small:
-        timed = step_times(config, rate.setting)
+        timed = step_times(config, rate.setting, home=home)
         train_s, eval_s = train_steps * timed.step_s, eval_steps * timed.eval_batch_s
         start_s += timed.setup_s
     else:
