@@ -42,11 +42,17 @@ def train(args: list[str], home, extra_env: dict | None = None) -> subprocess.Co
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
+def log_dir(tmp_path) -> list[str]:
+    """torchrun's own log folder in the test's: by default it makes one more in /tmp at each launch."""
+    return [f"--log-dir={tmp_path / 'torchrun'}"]
+
+
 @pytest.mark.slow
 def test_two_gloo_processes_train_like_one(tmp_path, nin_home):
     config = tmp_path / "config.json"
     config.write_text(CONFIG.to_json())
-    ddp = train(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "nin_core", "train",
+    ddp = train(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *log_dir(tmp_path),
+                 "-m", "nin_core", "train",
                  "--config", str(config), "--name", "ddp", "--quiet"], nin_home)
     assert ddp.returncode == 0, ddp.stderr[-2000:]
     single_home = tmp_path / "single"
@@ -98,7 +104,8 @@ def test_shutdown_leaves_no_gloo_thread_to_the_exit(tmp_path):
     died there of SIGABRT."""
     script = tmp_path / "rank.py"
     script.write_text(RANK_SCRIPT)
-    out = train(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)], tmp_path,
+    out = train(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *log_dir(tmp_path),
+                 str(script)], tmp_path,
                 {"PYTHONPATH": str(ROOT), "RANK_OUT": str(tmp_path)})
     assert out.returncode == 0, out.stderr[-2000:]
     lines = [(tmp_path / f"rank{rank}").read_text() for rank in (0, 1)]
@@ -115,3 +122,4 @@ def test_a_queued_run_with_two_processes_goes_through_torchrun(nin_home):
     run = store.get_run(run_id)
     assert (run.status, run.device) == ("finished", "cpu × 2"), (run.message, json.dumps(run.final))
     assert (store.run_dir(run_id) / "torchrun.log").exists()
+    assert (store.run_dir(run_id) / "torchrun").is_dir()  # torchrun's records, kept with the run, not in /tmp

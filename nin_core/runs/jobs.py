@@ -263,10 +263,11 @@ def _run_torchrun(store: RunStore, run_id: int, processes: int) -> None:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = os.environ | {"NIN_HOME": str(store.home.resolve()), LOCK_HELD_ENV: "1"}
     with open(log_path, "a") as out:
+        # its own log folder (each process's error record) beside the log: by default one more in /tmp per launch
         code = subprocess.call([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                                f"--nproc_per_node={processes}", "-m", "nin_core", "train", "--run-id", str(run_id),
-                                "--quiet"], stdout=out, stderr=subprocess.STDOUT, env=env,
-                               cwd=ROOT)
+                                f"--nproc_per_node={processes}", f"--log-dir={log_path.parent / 'torchrun'}",
+                                "-m", "nin_core", "train", "--run-id", str(run_id), "--quiet"],
+                               stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     if store.get_run(run_id).active:
         store.finish(run_id, RunStatus.FAILED, message=f"torchrun exited with status {code} before recording the "
                                                          f"run (see {log_path})")

@@ -3,7 +3,7 @@ temporary NIN_HOME), Debian's Chromium driven by Playwright, and helpers for Str
 
 Chromium missing (or Playwright not installed) fails these tests with a message saying how to get it:
 `make test` installs both. Set NIN_SKIP_BROWSER=1 to skip them on purpose.
-Screenshots go to a temporary folder, so a test run leaves the checkout as it was; `make screenshots` sets
+Screenshots go to /tmp/nin-screenshots, so a test run leaves the checkout as it was; `make screenshots` sets
 NIN_SCREENSHOT_DIR=docs/screenshots to renew the README's."""
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ CHROMIUM = os.environ.get("NIN_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 VIEWPORT = {"width": 1400, "height": 900}
-SHOTS = Path(os.environ.get("NIN_SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="nin-screenshots-"))
+# One folder, each run's shots replacing the last's: a folder per run would pile up in /tmp.
+SHOTS = Path(os.environ.get("NIN_SCREENSHOT_DIR") or Path(tempfile.gettempdir()) / "nin-screenshots")
 MAX_SHOT_BYTES = 400_000
 LONG = 120_000  # ms: what a page may take on a shared 2-core CI machine while a run trains beside it
 
