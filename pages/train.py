@@ -123,7 +123,7 @@ with st.expander(_("Sweep: queue one run per combination of values"), icon=":mat
             named = issue.field.removeprefix("sweep.")
             st.markdown(problem_markdown(issue.message if issue.field == "sweep" else f"`{named}`: {issue.message}"))
         if plan.ok and estimate is not None:
-            total = sum(estimate_run(r.config, rate).seconds for r in plan.runs)
+            total = sum(estimate_run(r.config, rate, home=store.home).seconds for r in plan.runs)
             st.caption(ngettext("{count} run, one after another: {time} in all on {device}.",
                                 "{count} runs, one after another: {time} in all on {device}.", plan.trained).format(
                 count=plan.trained, time=format_duration(total, about=True),
