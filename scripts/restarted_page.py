@@ -20,9 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nin_core.lab.estimate import estimate_run, throughput  # noqa: E402 - from the checkout, as the app does
-from nin_core.network.config import PRESETS  # noqa: E402
-from nin_core.runs.urlconfig import default_preset  # noqa: E402
+from nin_core.lab.estimate import measure_for_new_session  # noqa: E402 - from the checkout, as the app does
 
 DRAW = """
 import sys, time
@@ -46,8 +44,7 @@ def main(rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         both = Path(tmp) / "both"
         both.mkdir()
-        config = PRESETS[default_preset()]  # what a new session's training page shows, measured as it does
-        estimate_run(config, throughput(config.train.device, config.train.precision, home=both), home=both)
+        measure_for_new_session(both)
         kept = json.loads((both / "estimates.json").read_text())
         speed = Path(tmp) / "speed"
         speed.mkdir()

@@ -43,6 +43,7 @@ from nin_core.lab.fresh_process import FreshProcessError, in_fresh_process
 from nin_core.network.config import (
     FASHION_MNIST_TEST,
     FASHION_MNIST_TRAIN,
+    PRESETS,
     SEED_BLOCKS,
     SETTINGS,
     TINY,
@@ -59,6 +60,7 @@ from nin_core.network.shapes import shape_table
 from nin_core.network.threads import tuner_for
 from nin_core.network.train import autocast_dtype, eval_batch_size, make_loss, make_optimizer, test_accuracy, train_step
 from nin_core.runs.jobs import launch_issues
+from nin_core.runs.urlconfig import default_preset
 
 if TYPE_CHECKING:
     from _typeshed import SupportsRichComparison
@@ -322,10 +324,12 @@ def step_times(config: RunConfig, setting: str, *, home: str | Path | None = Non
     with _lock:  # two sessions timing at once would slow each other down
         if _fresh(_steps.get(key)):
             return _steps[key]
-        found = (_read_cache(path, key, StepTimes) if path else None) or _time_config(device, timed)
+        found = _read_cache(path, key, StepTimes) if path else None
+        if found is None:
+            found = _time_config(device, timed)
+            if path:
+                _write_cache(path, key, found)
         _steps[key] = found
-        if path:
-            _write_cache(path, key, found)
         return found
 
 
@@ -361,6 +365,14 @@ def _time_config(device: torch.device, config: RunConfig) -> StepTimes:
 
 
 # --- estimating ---------------------------------------------------------------------------------------
+
+def measure_for_new_session(home: str | Path) -> Estimate:
+    """What a new session's training page measures for its estimate (the device's speed, and the default preset's
+    own steps), kept in ``home``: a home that starts with it opens as a returning person's does."""
+    config = PRESETS[default_preset()]
+    rate = throughput(config.train.device, config.train.precision, home=home)
+    return estimate_run(config, rate, home=home)
+
 
 def estimate_run(config: RunConfig, rate: Throughput, *, mult_adds: int | None = None, time_steps: bool = True,
                  home: str | Path | None = None) -> Estimate:

@@ -83,23 +83,13 @@ def measured_device(tmp_path_factory) -> Path:
     home begins with them, as a returning person's does, rather than measuring again on its first page (ten seconds
     on 2 cores, each time). The measuring itself is tested in test_estimate_sweep_url.py."""
     home = tmp_path_factory.mktemp("measured")
-    subprocess.run([sys.executable, "-c", MEASURE_AS_THE_TRAINING_PAGE, str(home)], cwd=ROOT, check=True, timeout=600)
+    subprocess.run([sys.executable, "-c", "import sys; from nin_core.lab.estimate import measure_for_new_session; "
+                    "measure_for_new_session(sys.argv[1])", str(home)], cwd=ROOT, check=True, timeout=600)
     return home / CACHE_FILE
 
 
-MEASURE_AS_THE_TRAINING_PAGE = """
-import sys
-from nin_core.lab.estimate import estimate_run, throughput
-from nin_core.network.config import PRESETS
-from nin_core.runs.urlconfig import default_preset
-
-config, home = PRESETS[default_preset()], sys.argv[1]
-estimate_run(config, throughput(config.train.device, config.train.precision, home=home), home=home)
-"""
-
-
 def fresh_home(base: Path, measured: Path) -> Path:
-    """A new NIN_HOME under ``base`` holding only the device's measured speed (``measured_device``)."""
+    """A new NIN_HOME under ``base`` holding only what the training page measures (``measured_device``)."""
     home = base / "nin-home"
     home.mkdir(parents=True)
     shutil.copy(measured, home / CACHE_FILE)
