@@ -136,3 +136,32 @@ def test_readers_and_a_writer_at_once_lose_nothing(nin_home, processes):
     assert errors == []
     assert len(store.metrics(run_id)) == rows
     assert store.get_run(run_id).status == "finished"
+
+
+OPENER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from nin_core.runs.store import RunStore
+    root = Path(sys.argv[1])
+    while not (root / "go").exists():  # every opener starts at once
+        time.sleep(0.001)
+    for i in range(int(sys.argv[2])):
+        RunStore(root / f"home{i}")
+""")
+
+
+def test_processes_opening_a_new_store_at_once_all_open_it(tmp_path, processes):
+    """Two search workers started together on a new machine: each opens the same new store. Neither may fail on
+    the other's half-made database (a column added twice, WAL switched twice); before the lock, this failed in
+    every one of three tries."""
+    homes = 20
+    openers = [processes.start([sys.executable, "-c", OPENER, str(tmp_path), str(homes)], stderr=subprocess.PIPE,
+                               text=True) for _ in range(4)]
+    (tmp_path / "go").touch()
+    for proc in openers:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    for i in range(homes):
+        store = RunStore(tmp_path / f"home{i}")
+        store.create_run(TINY)
+        assert len(store.list_runs()) == 1

@@ -44,7 +44,8 @@ from nin_core import ROOT
 from nin_core.lab.processes import busy_cpu_seconds, cpu_seconds, descendants, load_1min, process_tree
 from nin_core.network.config import FASHION_MNIST_TRAIN, PRESETS
 from nin_core.network.status import RunStatus
-from nin_core.runs.jobs import _device_lock_path, _flock, ensure_worker, worker_pid_path
+from nin_core.runs.jobs import _device_lock_path, ensure_worker, worker_pid_path
+from nin_core.runs.locks import file_lock
 from nin_core.runs.store import RunStore
 from nin_core.runs.urlconfig import encode
 
@@ -167,7 +168,7 @@ class Bench:
         config = PRESETS[preset].with_overrides(**RUNS[preset] | self.size)
         lock = _device_lock_path(self.store, "cpu")
         contexts = []
-        with _flock(lock, wait=lambda: True):  # the run waits for the device until its tabs are ready
+        with file_lock(lock, wait=lambda: True):  # the run waits for the device until its tabs are ready
             run_id = self.store.create_run(config, f"watchbench {preset}, {tabs} tab{'s' * (tabs != 1)}")
             ensure_worker(self.store)
             for _ in range(tabs):

@@ -8,7 +8,6 @@ the second waits, shown as queued.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import subprocess
@@ -34,6 +33,7 @@ from nin_core.network.memory import memory_issue
 from nin_core.network.metrics import MetricPoint, Progress
 from nin_core.network.status import ACTIVE, RunStatus
 from nin_core.network.train import Trainer, TrainResult, resumable_state
+from nin_core.runs.locks import file_lock
 from nin_core.runs.store import HEARTBEAT_S, Run, RunStore
 
 log = logging.getLogger(__name__)
@@ -73,29 +73,6 @@ def launch_issues(config: RunConfig) -> list[ConfigIssue]:
     return issues
 
 
-@contextmanager
-def _flock(path: Path, *, wait: Callable[[], bool] | None) -> Iterator[bool]:
-    """Hold an exclusive lock on ``path``. ``wait`` None: try once (yields whether it got it); else poll, calling
-    ``wait`` between tries, and give up (yield False) when it returns False."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                got = True
-                break
-            except BlockingIOError:
-                if wait is None or not wait():
-                    got = False
-                    break
-                time.sleep(0.5)
-        try:
-            yield got
-        finally:
-            if got:
-                fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def _device_lock_path(store: RunStore, device: str) -> Path:
     return store.home / "locks" / f"device-{device.replace(':', '')}.lock"
 
@@ -113,7 +90,7 @@ def _device_locks(store: RunStore, devices: list[torch.device], *, wait: Callabl
     gave up first."""
     with ExitStack() as held:
         for device in sorted({str(d) for d in devices}):
-            if not held.enter_context(_flock(_device_lock_path(store, device), wait=wait)):
+            if not held.enter_context(file_lock(_device_lock_path(store, device), wait=wait)):
                 yield False
                 return
         yield True
@@ -287,7 +264,7 @@ def work(store: RunStore) -> int:
     drains the queue at a time; a second one exits at once."""
     count = 0
     while True:
-        with _flock(store.home / "locks" / "worker.lock", wait=None) as got:
+        with file_lock(store.home / "locks" / "worker.lock", wait=None) as got:
             if not got:
                 return count
             worker_pid_path(store).write_text(str(os.getpid()))
@@ -309,7 +286,7 @@ def ensure_worker(store: RunStore) -> subprocess.Popen | None:
     its own session: it goes on when the page, the browser tab or the app server goes away."""
     if not store.has_unclaimed():
         return None
-    with _flock(store.home / "locks" / "worker.lock", wait=None) as free:
+    with file_lock(store.home / "locks" / "worker.lock", wait=None) as free:
         if not free:
             return None
     log_path = store.home / "worker.log"

@@ -26,6 +26,7 @@ from nin_core.i18n import _
 from nin_core.network.config import RunConfig
 from nin_core.network.metrics import MetricPoint, Progress
 from nin_core.network.status import ACTIVE, RunStatus
+from nin_core.runs.locks import file_lock
 
 HEARTBEAT_S = 5.0
 STALE_AFTER_S = 60.0  # a heartbeat this old means the process is gone (used when it ran on another host)
@@ -146,7 +147,9 @@ class RunStore:
         self.home = Path(home) if home is not None else default_home()
         self.home.mkdir(parents=True, exist_ok=True)
         self.path = self.home / "runs.sqlite"
-        with self._connect() as db:
+        # One process at a time creates or updates the database: two search workers opening a new store at once
+        # would otherwise both add a missing column, and SQLite fails a concurrent switch to WAL without waiting.
+        with file_lock(self.home / "locks" / "store.lock", wait=lambda: True), self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
             for table, columns in ADDED_COLUMNS.items():
